@@ -1,0 +1,166 @@
+"""Rows → decoded items → batches.
+
+Every deterministic step (decode, resample, tokenise, log-mel) runs once per row, up front,
+in a thread pool; the dataset then serves cached items and applies train-time
+augmentation on the fly. Unreadable inputs are counted and either reported together as
+one ``DataError`` or, under ``on_bad_input: skip``, dropped with the count logged.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from polymodal.data.base import BadInput, Preprocessor
+from polymodal.errors import DataError
+
+__all__ = ["LoadedInputs", "load_inputs", "MultimodalDataset", "Collator"]
+
+log = logging.getLogger("polymodal")
+
+
+@dataclass
+class LoadedInputs:
+    """Decoded items of a table, one list per input, aligned with ``rows``.
+
+    Attributes:
+        items: input name -> list of items (None = absent for that row).
+        rows: positions (0-based) in the original table of the rows kept.
+        skipped: ``(row position, input name, reason)`` for every row dropped.
+    """
+
+    items: dict[str, list[Any]]
+    rows: np.ndarray
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _threads(requested: int) -> int:
+    return requested if requested > 0 else max(1, min(8, os.cpu_count() or 1))
+
+
+def load_inputs(
+    frame: pd.DataFrame,
+    base_dir: Path,
+    preprocessors: Mapping[str, Preprocessor],
+    on_bad_input: str = "error",
+    threads: int = 0,
+    what: str = "table",
+) -> LoadedInputs:
+    """Decode every input of every row of ``frame``.
+
+    Raises:
+        DataError: when some inputs cannot be read and ``on_bad_input`` is ``"error"``;
+            the message gives the count per column and the first few files with reasons.
+    """
+    records = frame.to_dict(orient="records")
+    items: dict[str, list[Any]] = {}
+    bad: dict[str, list[tuple[int, str]]] = {}
+
+    def one(pre: Preprocessor, i: int) -> Any:
+        try:
+            return pre.load(records[i], base_dir)
+        except BadInput as exc:
+            return exc
+
+    with ThreadPoolExecutor(_threads(threads)) as pool:
+        for name in sorted(preprocessors):
+            pre = preprocessors[name]
+            loaded = list(pool.map(lambda i: one(pre, i), range(len(records)), chunksize=64))
+            bad[name] = [(i, str(x)) for i, x in enumerate(loaded) if isinstance(x, BadInput)]
+            items[name] = [None if isinstance(x, BadInput) else x for x in loaded]
+
+    problems = {n: b for n, b in bad.items() if b}
+    if problems and on_bad_input == "error":
+        parts = []
+        for name, entries in problems.items():
+            column = ", ".join(preprocessors[name].columns)
+            first = "; ".join(
+                f"{_cell(records[i], preprocessors[name].columns)}: {reason}" for i, reason in entries[:3]
+            )
+            parts.append(
+                f"column '{column}': {len(entries):,} of {len(records):,} values could not be read (first: {first})"
+            )
+        raise DataError(
+            f"{what}: " + "; ".join(parts) + ". Fix or drop them, or set on_bad_input: skip in the config."
+        )
+    dropped = sorted({i for entries in problems.values() for i, _ in entries})
+    skipped = [(i, n, r) for n, entries in problems.items() for i, r in entries]
+    keep = np.setdiff1d(np.arange(len(records)), np.asarray(dropped, dtype=int))
+    if dropped:
+        log.warning("%s: skipped %d of %d rows with unreadable inputs (on_bad_input: skip)",
+                    what, len(dropped), len(records))
+        items = {n: [v[i] for i in keep] for n, v in items.items()}
+    return LoadedInputs(items=items, rows=keep, skipped=skipped)
+
+
+def _cell(record: Mapping[str, Any], columns: Sequence[str]) -> str:
+    value = record.get(columns[0]) if len(columns) == 1 else f"row values of {', '.join(columns)}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class MultimodalDataset(torch.utils.data.Dataset):
+    """Serves ``(items, target)`` per row, augmenting on the fly when ``augment`` is set.
+
+    Augmentation randomness is seeded per (seed, epoch, row), so a run is repeatable
+    whatever the number of loader workers.
+    """
+
+    def __init__(self, loaded: LoadedInputs, preprocessors: Mapping[str, Preprocessor],
+                 targets: torch.Tensor | None = None, augment: bool = False, seed: int = 0):
+        self.loaded = loaded
+        self.preprocessors = preprocessors
+        self.names = sorted(preprocessors)
+        self.targets = targets
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.loaded)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, Any], Any]:
+        items = {n: self.loaded.items[n][index] for n in self.names}
+        if self.augment:
+            gen = torch.Generator().manual_seed(
+                (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+            )
+            items = {
+                n: (None if v is None else self.preprocessors[n].augment(v, gen))
+                for n, v in items.items()
+            }
+        target = None if self.targets is None else self.targets[index]
+        return items, target
+
+
+class Collator:
+    """Turns a list of ``(items, target)`` into a batch.
+
+    Batch: ``inputs`` {name: batch tensors}, ``present`` Bool[B, M] (inputs in sorted name
+    order), ``target`` [B] or None.
+    """
+
+    def __init__(self, preprocessors: Mapping[str, Preprocessor]):
+        self.preprocessors = preprocessors
+        self.names = sorted(preprocessors)
+
+    def __call__(self, rows: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
+        inputs = {n: self.preprocessors[n].collate([r[0][n] for r in rows]) for n in self.names}
+        present = torch.tensor([[r[0][n] is not None for n in self.names] for r in rows],
+                               dtype=torch.bool)  # [B, M]
+        targets = [r[1] for r in rows]
+        target = None if targets[0] is None else torch.stack([torch.as_tensor(t) for t in targets])
+        return {"inputs": inputs, "present": present, "target": target}

@@ -1,0 +1,336 @@
+"""Image column (file paths) → ``pixel_values Float[B, C, H, W]``.
+
+``load`` decodes with Pillow (EXIF rotation, palette / alpha / CMYK / 16-bit / float
+modes), converts to grey or RGB and resizes to ``size × size``; the cached item is a small
+``uint8 [C, H, W]`` tensor. ``augment`` applies a random affine (shift, rotation, scale,
+optional flip); ``collate`` normalises with the per-channel mean/std fitted on training
+images.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from polymodal.data.base import BadInput, read_state, register_preprocessor, write_state
+from polymodal.errors import ConfigError, DataError, NotFittedError
+
+__all__ = ["ImagePreprocessor"]
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
+    """Where the image is: a path (relative to ``base_dir``), raw bytes, or ``None``."""
+    if isinstance(value, Mapping):  # Hugging Face datasets Image feature: {bytes, path}
+        value = value.get("bytes") or value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return io.BytesIO(value) if value else None
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    path = Path(text)
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
+def _open(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
+    """Open and fully decode one image, checking its header size first.
+
+    Raises:
+        BadInput: missing / empty file, not an image, too large, corrupt data.
+    """
+    if isinstance(source, Path):
+        if not source.exists():
+            raise BadInput("file not found")
+        if source.is_dir():
+            raise BadInput("is a directory, not an image file")
+        if source.stat().st_size == 0:
+            raise BadInput("zero-byte file")
+    try:
+        image = Image.open(source)  # reads the header only
+    except Image.DecompressionBombError as exc:
+        raise BadInput(f"image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise BadInput("cannot decode image: not a recognised image format") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is bad file content
+        raise BadInput(f"cannot decode image: {exc or type(exc).__name__}") from None
+    with image:
+        width, height = image.size  # from the header; no pixel decoded yet
+        if width * height > max_pixels:
+            raise BadInput(
+                f"image too large: {width}x{height} pixels exceeds max_pixels={max_pixels:,}"
+            )
+        if width == 0 or height == 0:
+            raise BadInput(f"empty image: {width}x{height} pixels")
+        try:
+            image.load()
+            return ImageOps.exif_transpose(image)  # a rotated copy, detached from the file
+        except Exception as exc:  # noqa: BLE001
+            raise BadInput(f"cannot decode image: {exc or type(exc).__name__}") from None
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """Integer / float single-channel modes (I, I;16*, F) → 8-bit ``L``."""
+    values = np.asarray(image, dtype=np.float32)  # [H, W]
+    if image.mode.startswith("I;16"):
+        values = values / 257.0  # 0..65535 → 0..255
+    elif image.mode == "F" and np.nanmax(values) <= 1.0 and np.nanmin(values) >= 0.0:
+        values = values * 255.0  # float images in 0..1
+    elif np.nanmin(values) < 0.0 or np.nanmax(values) > 255.0:
+        if image.mode == "I" and np.nanmin(values) >= 0.0 and np.nanmax(values) <= 65535.0:
+            values = values / 257.0  # 16-bit data stored as 32-bit I
+        else:  # arbitrary range: stretch to 0..255
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            values = (values - low) * (255.0 / max(high - low, 1e-12))
+    values = np.nan_to_num(values, nan=0.0)
+    return Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8))  # mode L
+
+
+def _to_l_or_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode → ``L`` or ``RGB``; alpha is composited onto white."""
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I") or mode == "F":
+        return _to_8bit(image)
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("LA", "La", "RGBa", "RGBA"):
+        image = image.convert("RGBA")
+    elif mode != "RGBA":  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+        image = image.convert("RGB")
+    if image.mode == "RGBA":
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image).convert("RGB")
+    return image
+
+
+def _resize(image: Image.Image, size: int, how: str, resample: int) -> Image.Image:
+    """Resize to ``size × size`` by centre crop, stretch, or pad (letterbox)."""
+    width, height = image.size
+    if how == "stretch":
+        return image.resize((size, size), resample, reducing_gap=3.0)
+    if how == "shorter_then_center_crop":
+        side = min(width, height)
+        left, top = (width - side) / 2, (height - side) / 2
+        box = (left, top, left + side, top + side)  # centre square, resized in one pass
+        return image.resize((size, size), resample, box=box, reducing_gap=3.0)
+    scale = size / max(width, height)  # "pad": longer side → size, keep aspect
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    content = image.resize(new, resample, reducing_gap=3.0)
+    pixels = np.asarray(content).reshape(new[1], new[0], -1)  # [h, w, C]
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])  # [n, C]
+    fill = tuple(int(v + 0.5) for v in border.mean(axis=0))
+    canvas = Image.new(content.mode, (size, size), fill[0] if content.mode == "L" else fill)
+    canvas.paste(content, ((size - new[0]) // 2, (size - new[1]) // 2))
+    return canvas
+
+
+def _is_single_channel(image: Image.Image) -> bool:
+    if image.mode == "L":
+        return True
+    pixels = np.asarray(image)  # [H, W, 3]
+    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+
+
+@register_preprocessor("image")
+class ImagePreprocessor:
+    """One image-path column → ``pixel_values Float[B, C, size, size]`` (C = 1 or 3)."""
+
+    modality: ClassVar[str] = "image"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        size: int = Field(64, ge=4, le=4096)
+        resize: Literal["shorter_then_center_crop", "stretch", "pad"] = "shorter_then_center_crop"
+        resample: Literal["bilinear", "bicubic"] = "bilinear"
+        grayscale: bool | None = None  # None: True if every fitted image is single-channel
+        mean: list[float] | None = None  # per channel, 0..1 scale; None: fitted
+        std: list[float] | None = None
+        fit_images: int = Field(200, ge=1)  # images read by fit for grayscale / mean / std
+        max_pixels: int = Field(40_000_000, ge=1)  # larger images are rejected unread
+        augment: bool = True
+        shift: float = Field(0.1, ge=0.0, lt=1.0)  # fraction of the side
+        rotate_degrees: float = Field(10.0, ge=0.0, le=180.0)
+        scale: float = Field(0.1, ge=0.0, lt=1.0)  # zoom factor in 1 ± scale
+        hflip: bool = False
+
+    def __init__(self, name: str, columns: list[str], **options: Any) -> None:
+        if len(columns) != 1:
+            raise ConfigError(f"image input '{name}' reads one column, got {list(columns)}")
+        try:
+            self.options = self.Options(**options)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"image input '{name}': invalid options: {problems}") from None
+        for key in ("mean", "std"):
+            given = getattr(self.options, key)
+            if given is not None and len(given) not in (1, 3):
+                raise ConfigError(f"image input '{name}': {key} needs 1 or 3 values, got {given}")
+        if self.options.std is not None and min(self.options.std) <= 0:
+            raise ConfigError(f"image input '{name}': std must be > 0, got {self.options.std}")
+        self.name = name
+        self.columns = list(columns)
+        self.grayscale_: bool | None = None
+        self.mean_: list[float] | None = None
+        self.std_: list[float] | None = None
+
+    # ------------------------------------------------------------------ fit / load
+    def _decode(self, row: Mapping[str, Any], base_dir: Path) -> Image.Image | None:
+        """The row's image as a ``size × size`` Pillow image in mode L or RGB."""
+        source = _source(row.get(self.columns[0]), base_dir)
+        if source is None:
+            return None
+        image = _to_l_or_rgb(_open(source, self.options.max_pixels))
+        o = self.options
+        return _resize(image, o.size, o.resize, _RESAMPLE[o.resample])
+
+    def fit(self, frame: Any, base_dir: Path) -> "ImagePreprocessor":
+        """Decide grey vs RGB and the per-channel mean/std from up to ``fit_images`` images.
+
+        Unreadable files are skipped here (the dataset reports them when it loads rows).
+
+        Raises:
+            DataError: none of the training images can be decoded.
+        """
+        o, column = self.options, self.columns[0]
+        images, first_error = [], None
+        for value in frame[column].tolist():
+            try:
+                image = self._decode({column: value}, base_dir)
+            except BadInput as exc:
+                first_error = first_error or f"{value}: {exc}"
+                continue
+            if image is not None:
+                images.append(image)
+            if len(images) >= o.fit_images:
+                break
+        if not images:
+            raise DataError(
+                f"column '{column}': no training image could be read"
+                + (f" (first: {first_error})" if first_error else " (the column is empty)")
+                + f". Check the paths; they are relative to {base_dir}."
+            )
+        grey = o.grayscale
+        if grey is None:
+            grey = all(_is_single_channel(image) for image in images)
+        mode = "L" if grey else "RGB"
+        pixels = np.stack([np.asarray(image.convert(mode)) for image in images])  # [n, H, W(, 3)]
+        pixels = pixels.reshape(-1, 1 if grey else 3).astype(np.float64) / 255.0  # [n*H*W, C]
+        channels = 1 if grey else 3
+        mean = o.mean if o.mean is not None else pixels.mean(axis=0).tolist()
+        std = o.std if o.std is not None else pixels.std(axis=0).tolist()
+        self.grayscale_ = grey
+        self.mean_ = [float(v) for v in (mean * channels if len(mean) == 1 else mean)]
+        self.std_ = [float(v) if v > 1e-6 else 1.0 for v in (std * channels if len(std) == 1 else std)]
+        if len(self.mean_) != channels or len(self.std_) != channels:
+            raise ConfigError(
+                f"image input '{self.name}': mean/std have {len(mean)}/{len(std)} values "
+                f"but the images have {channels} channel(s)"
+            )
+        return self
+
+    def _check_fitted(self) -> None:
+        if self.grayscale_ is None:
+            raise NotFittedError(f"image input '{self.name}': call fit() before load()")
+
+    def load(self, row: Mapping[str, Any], base_dir: Path) -> torch.Tensor | None:
+        """Decoded image ``UInt8[C, size, size]``, or ``None`` when the cell is empty.
+
+        Raises:
+            BadInput: missing, empty, oversized or undecodable file.
+        """
+        self._check_fitted()
+        image = self._decode(row, base_dir)
+        if image is None:
+            return None
+        if self.grayscale_ and image.mode != "L":
+            image = image.convert("L")
+        pixels = np.asarray(image)  # [H, W] or [H, W, 3]
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]  # [H, W, 1]
+        if not self.grayscale_ and pixels.shape[2] == 1:
+            pixels = np.repeat(pixels, 3, axis=2)  # [H, W, 3]
+        return torch.from_numpy(pixels.transpose(2, 0, 1).copy())  # [C, H, W]
+
+    # ------------------------------------------------------------------ train / batch
+    def augment(self, item: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Random shift / rotation / scale (/ flip); returns ``Float32[C, H, W]`` in 0..255.
+
+        Pixels moved in from outside the image take the mean colour of its border.
+        """
+        o = self.options
+        if not o.augment:
+            return item
+        image = item.float()  # [C, H, W]
+        u = torch.rand(5, generator=generator) * 2 - 1  # 5 draws in [-1, 1)
+        angle = math.radians(o.rotate_degrees) * float(u[0])
+        zoom = 1.0 + o.scale * float(u[1])
+        tx, ty = 2 * o.shift * float(u[2]), 2 * o.shift * float(u[3])  # normalised coords
+        flip = -1.0 if (o.hflip and float(u[4]) < 0) else 1.0
+        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+        theta = torch.tensor([[flip * cos, -sin, tx], [flip * sin, cos, ty]])  # output → input
+        border = torch.cat([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], dim=1)
+        fill = border.mean(dim=1)[:, None, None]  # [C, 1, 1]
+        grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)  # [1, H, W, 2]
+        moved = F.grid_sample(
+            (image - fill)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )  # [1, C, H, W]; zeros here = the border colour after adding fill back
+        return (moved[0] + fill).clamp_(0.0, 255.0)
+
+    def collate(self, items: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """``pixel_values Float[B, C, size, size]`` = (x / 255 - mean) / std; absent → 0."""
+        self._check_fitted()
+        channels, size = (1 if self.grayscale_ else 3), self.options.size
+        pixels = torch.zeros((len(items), channels, size, size))  # [B, C, H, W]
+        present = [i for i, item in enumerate(items) if item is not None]
+        if present:
+            stacked = torch.stack([torch.as_tensor(items[i]).float() for i in present])  # [P, C, H, W]
+            mean = torch.tensor(self.mean_).view(1, channels, 1, 1)
+            std = torch.tensor(self.std_).view(1, channels, 1, 1)
+            pixels[present] = (stacked / 255.0 - mean) / std
+        return {"pixel_values": pixels}
+
+    def encoder_inputs(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"in_channels": 1 if self.grayscale_ else 3, "image_size": self.options.size}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """Write ``state.json``: options and the fitted grayscale / mean / std."""
+        self._check_fitted()
+        write_state(
+            Path(directory),
+            {
+                "modality": self.modality,
+                "name": self.name,
+                "columns": self.columns,
+                "options": self.options.model_dump(),
+                "fitted": {"grayscale": self.grayscale_, "mean": self.mean_, "std": self.std_},
+            },
+        )
+
+    @classmethod
+    def load_from(cls, directory: Path) -> "ImagePreprocessor":
+        """Rebuild the fitted preprocessor from ``save``'s ``state.json``."""
+        state = read_state(Path(directory))
+        self = cls(state["name"], state["columns"], **state["options"])
+        fitted = state["fitted"]
+        self.grayscale_ = bool(fitted["grayscale"])
+        self.mean_ = [float(v) for v in fitted["mean"]]
+        self.std_ = [float(v) for v in fitted["std"]]
+        return self

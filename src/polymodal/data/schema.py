@@ -1,0 +1,336 @@
+"""Which column is the label, what problem it poses, and which role every other column plays.
+
+``infer_schema`` looks at the values of each column and gives it a role, with a reason a
+person can check (``Schema.describe()`` prints them before training):
+
+    text         free text
+    image/audio  paths to image / audio files (relative to the table's base_dir)
+    numeric      numbers (also numbers stored as text)
+    categorical  few distinct short values, booleans, pandas categories
+    ignore       not used: all missing, id-like, or a kind of value not supported
+
+The schema is saved with the model (``to_dict`` / ``from_dict``), so prediction reads the
+same columns the same way.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from polymodal.data.readers import MEDIA_EXTENSIONS
+from polymodal.errors import ConfigError, DataError
+
+__all__ = ["Schema", "infer_schema", "ROLES", "PROBLEM_TYPES"]
+
+ROLES = ("text", "image", "audio", "numeric", "categorical", "ignore")
+
+# Thresholds of the inference rules (see _infer_role).
+_MEDIA_SHARE = 0.90  # share of values ending in a media extension to call a column media
+_NUMBER_SHARE = 0.95  # share of text values that parse as numbers to call a column numeric
+_ID_MIN_ROWS = 20  # fewer values than this are never called an identifier
+_MAX_CATEGORIES = 50
+_CATEGORY_SHARE = 0.05
+_CATEGORY_MAX_WORDS = 3  # mean words per value must stay below this
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray, bytes, bytearray)
+
+
+@dataclass
+class Schema:
+    """The label, the problem type, and the role of every other column.
+
+    Attributes:
+        label: the label column.
+        problem_type: one of ``PROBLEM_TYPES``.
+        roles: every non-label column -> one of ``ROLES``, in table order.
+        reasons: column -> why it got its role (the label's entry says why the problem type).
+    """
+
+    label: str
+    problem_type: str
+    roles: dict[str, str]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(
+                f"problem_type {self.problem_type!r} is not known; expected one of "
+                f"{', '.join(PROBLEM_TYPES)}."
+            )
+        bad = {c: r for c, r in self.roles.items() if r not in ROLES}
+        if bad:
+            raise ConfigError(f"unknown roles {bad}; valid roles are: {', '.join(ROLES)}.")
+        if self.label in self.roles:
+            raise ConfigError(f"the label {self.label!r} also has an input role; remove it from roles.")
+
+    def inputs(self, role: str) -> list[str]:
+        """The columns with ``role``, in table order."""
+        if role not in ROLES:
+            raise ConfigError(f"unknown role {role!r}; valid roles are: {', '.join(ROLES)}.")
+        return [column for column, r in self.roles.items() if r == role]
+
+    def describe(self) -> str:
+        """An aligned text table: column, role, why; the label first."""
+        rows = [("column", "role", "why"), (self.label, "label", self.reasons.get(self.label, self.problem_type))]
+        rows += [(c, r, self.reasons.get(c, "")) for c, r in self.roles.items()]
+        width_column = max(len(row[0]) for row in rows)
+        width_role = max(len(row[1]) for row in rows)
+        lines = [f"{c:<{width_column}}  {r:<{width_role}}  {why}".rstrip() for c, r, why in rows]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; ``Schema.from_dict`` reads it back."""
+        return {
+            "label": self.label,
+            "problem_type": self.problem_type,
+            "roles": dict(self.roles),
+            "reasons": dict(self.reasons),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+        """Rebuild a schema from ``to_dict``'s output.
+
+        Raises:
+            ConfigError: keys missing or unknown, or values of the wrong kind.
+        """
+        expected = {"label", "problem_type", "roles", "reasons"}
+        if not isinstance(data, Mapping) or set(data) != expected:
+            got = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+            raise ConfigError(f"schema dict must have keys {sorted(expected)}; got {got}. Use Schema.to_dict().")
+        if not isinstance(data["roles"], Mapping) or not isinstance(data["reasons"], Mapping):
+            raise ConfigError("schema dict: 'roles' and 'reasons' must be objects (column -> text).")
+        return cls(
+            label=str(data["label"]),
+            problem_type=str(data["problem_type"]),
+            roles={str(k): str(v) for k, v in data["roles"].items()},
+            reasons={str(k): str(v) for k, v in data["reasons"].items()},
+        )
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    label: str,
+    overrides: Mapping[str, str] | None = None,
+    problem_type: str = "auto",
+) -> Schema:
+    """Give every column a role and check that the label suits the problem type.
+
+    Args:
+        frame: the table (see ``readers.read_table``).
+        label: the label column.
+        overrides: column -> role, for columns whose inferred role is wrong.
+        problem_type: ``"auto"`` (fractional floats -> regression, else classification)
+            or one of ``PROBLEM_TYPES``.
+
+    Returns:
+        A ``Schema``.
+
+    Raises:
+        DataError: the label is absent, has missing values, a single class, or is not
+            numeric for regression; no column is left as input.
+        ConfigError: unknown problem type; overrides name unknown columns or roles, or the label.
+    """
+    _check_frame(frame)
+    if problem_type != "auto" and problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"problem_type {problem_type!r} is not known; expected 'auto' or one of {', '.join(PROBLEM_TYPES)}."
+        )
+    if label not in frame.columns:
+        raise DataError(
+            f"label column {label!r} not in the table; columns are: {_list(frame.columns)} (pass --label)."
+        )
+    overrides = dict(overrides or {})
+    _check_overrides(overrides, frame, label)
+
+    roles: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for column in frame.columns:
+        if column == label:
+            continue
+        if column in overrides:
+            roles[column], reasons[column] = overrides[column], "set in overrides"
+        else:
+            roles[column], reasons[column] = _infer_role(frame[column])
+
+    y = frame[label]
+    chosen = _choose_problem_type(y) if problem_type == "auto" else problem_type
+    _check_label_present(y, label)
+    reasons[label] = _LABEL_CHECKS[chosen](y, label)
+    if problem_type == "auto" and chosen == "classification" and ptypes.is_integer_dtype(y.dtype):
+        reasons[label] += " (integer label; pass problem_type='regression' if it is a quantity)"
+
+    if all(role == "ignore" for role in roles.values()):
+        why = "; ".join(f"{c}: {reasons[c]}" for c in list(roles)[:5]) or "the table has only the label column"
+        raise DataError(
+            f"no input columns: every column but the label {label!r} is ignored ({why}). "
+            "Add input columns, or set a role with overrides, e.g. {'column': 'text'}."
+        )
+    return Schema(label=label, problem_type=chosen, roles=roles, reasons=reasons)
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def _list(names: Any, limit: int = 20) -> str:
+    names = [str(n) for n in names]
+    more = f", ... (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _check_frame(frame: Any) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(frame).__name__}. Read it with read_table.")
+    not_str = [c for c in frame.columns if not isinstance(c, str)]
+    if not_str:
+        raise DataError(
+            f"column names must be text; got {_list(repr(c) for c in not_str)}. "
+            "Rename them, e.g. frame.columns = frame.columns.astype(str)."
+        )
+    dupes = sorted(c for c, count in Counter(frame.columns).items() if count > 1)
+    if dupes:
+        raise DataError(f"duplicate column names: {_list(dupes)}; expected each once. Rename or drop the repeats.")
+    if len(frame) == 0:
+        raise DataError("the table has no rows; expected at least one example per class.")
+
+
+def _check_overrides(overrides: dict[str, str], frame: pd.DataFrame, label: str) -> None:
+    problems = []
+    unknown = [c for c in overrides if c not in frame.columns]
+    if unknown:
+        problems.append(
+            f"overrides name columns not in the table: {_list(unknown)}; columns are: {_list(frame.columns)}"
+        )
+    bad = {c: r for c, r in overrides.items() if r not in ROLES}
+    if bad:
+        problems.append(f"overrides give unknown roles {bad}; valid roles are: {', '.join(ROLES)}")
+    if label in overrides:
+        problems.append(f"overrides give the label column {label!r} a role; the label is no input, remove it")
+    if problems:
+        raise ConfigError("; ".join(problems) + ".")
+
+
+def _is_missing(series: pd.Series) -> pd.Series:
+    """NaN/None, and text that is empty or blank."""
+    missing = series.isna()
+    if series.dtype == object or ptypes.is_string_dtype(series.dtype):
+        blank = [isinstance(v, str) and not v.strip() for v in series.tolist()]
+        missing = missing | np.asarray(blank, dtype=bool)
+    return missing
+
+
+def _check_label_present(y: pd.Series, label: str) -> None:
+    n_missing = int(_is_missing(y).sum())
+    if n_missing:
+        raise DataError(
+            f"label {label!r} is missing in {n_missing:,} of {len(y):,} rows; expected a label in every "
+            "training row. Drop those rows or fill them in."
+        )
+    if any(isinstance(v, _CONTAINERS) for v in y.tolist()):
+        raise DataError(
+            f"label {label!r} holds lists or other containers; expected one value per row "
+            "(multilabel is not supported yet). Make it one class per row."
+        )
+
+
+def _choose_problem_type(y: pd.Series) -> str:
+    if ptypes.is_float_dtype(y.dtype):
+        values = y.dropna().to_numpy(dtype=float)
+        if np.any(values != np.round(values)):
+            return "regression"
+    return "classification"
+
+
+def _check_classification(y: pd.Series, label: str) -> str:
+    counts = y.value_counts()
+    if len(counts) < 2:
+        raise DataError(
+            f"label {label!r} has a single class {counts.index[0]!r} in {len(y):,} rows; "
+            "a classifier needs at least two. Add examples of other classes, or check the label column."
+        )
+    return f"classification: {len(counts):,} classes"
+
+
+def _check_regression(y: pd.Series, label: str) -> str:
+    if ptypes.is_bool_dtype(y.dtype) or not (ptypes.is_integer_dtype(y.dtype) or ptypes.is_float_dtype(y.dtype)):
+        examples = ", ".join(repr(v) for v in y.drop_duplicates().head(3).tolist())
+        raise DataError(
+            f"label {label!r} is not numeric (dtype {y.dtype}, e.g. {examples}); regression needs numbers. "
+            "Convert the column to numbers, or use problem_type='classification'."
+        )
+    values = y.to_numpy(dtype=float)
+    low, high = float(np.min(values)), float(np.max(values))
+    if low == high:
+        raise DataError(
+            f"label {label!r} is {low:g} in all {len(y):,} rows; regression needs a label that varies. "
+            "Check the label column."
+        )
+    return f"regression: numbers from {low:g} to {high:g}"
+
+
+# problem type -> check of the label that returns the reason shown by describe().
+# A new problem type (multilabel, ...) is one check here plus its rule in _choose_problem_type.
+_LABEL_CHECKS: dict[str, Callable[[pd.Series, str], str]] = {
+    "classification": _check_classification,
+    "regression": _check_regression,
+}
+PROBLEM_TYPES = tuple(_LABEL_CHECKS)
+
+
+# --- roles ------------------------------------------------------------------------------
+
+
+def _infer_role(series: pd.Series) -> tuple[str, str]:
+    """The role of one input column and why."""
+    values = series[~_is_missing(series)]
+    if values.empty:
+        return "ignore", "all values missing"
+    dtype = series.dtype
+    if ptypes.is_bool_dtype(dtype):
+        return "categorical", "true/false values"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical", f"pandas category dtype ({values.nunique():,} values)"
+    if ptypes.is_datetime64_any_dtype(dtype) or ptypes.is_timedelta64_dtype(dtype):
+        return "ignore", f"dates/times ({dtype}) are not supported; derive numeric columns from them"
+    if ptypes.is_integer_dtype(dtype) or ptypes.is_float_dtype(dtype):
+        return "numeric", f"numbers ({dtype})"
+    return _infer_from_values(values.tolist())
+
+
+def _infer_from_values(items: list[Any]) -> tuple[str, str]:
+    """The role of a column of Python objects (text, mostly), none missing."""
+    if any(isinstance(v, _CONTAINERS) for v in items):
+        return "ignore", "lists, dicts or bytes are not supported"
+    if all(isinstance(v, (bool, np.bool_)) for v in items):
+        return "categorical", "true/false values"
+    numbers, flags = (int, float, np.integer, np.floating), (bool, np.bool_)
+    if all(isinstance(v, numbers) and not isinstance(v, flags) for v in items):
+        return "numeric", "numbers (in an object column)"
+
+    text = pd.Series([v if isinstance(v, str) else str(v) for v in items], dtype=object).str.strip()
+    n = len(text)
+    lower = text.str.lower()
+    for kind, extensions in MEDIA_EXTENSIONS.items():
+        hits = lower[lower.str.endswith(extensions)]
+        if len(hits) >= _MEDIA_SHARE * n:
+            endings = hits.str.extract(r"(\.[a-z0-9]+)$", expand=False).value_counts().index[:3]
+            return kind, f"paths ending {', '.join(endings)} ({len(hits):,}/{n:,})"
+
+    try:
+        n_numbers = int(pd.to_numeric(text, errors="coerce").notna().sum())
+    except (TypeError, ValueError, OverflowError):
+        n_numbers = 0
+    if n_numbers >= _NUMBER_SHARE * n:
+        return "numeric", f"numbers stored as text ({n_numbers:,}/{n:,} parse)"
+
+    distinct = text.nunique()
+    if n >= _ID_MIN_ROWS and distinct == n and not text.str.contains(r"\s", regex=True).any():
+        return "ignore", f"unique id-like values ({distinct:,}/{n:,} distinct, no spaces)"
+    mean_words = float(text.str.split().str.len().mean())
+    if distinct <= max(2, min(_MAX_CATEGORIES, _CATEGORY_SHARE * n)) and mean_words < _CATEGORY_MAX_WORDS:
+        return "categorical", f"{distinct:,} distinct short values in {n:,} rows"
+    return "text", f"free text (mean {mean_words:.1f} words, {distinct:,}/{n:,} distinct)"

@@ -1,0 +1,34 @@
+"""The error family. Every error a user can cause is a ``PolymodalError``.
+
+Each subclass also inherits the matching builtin, so ``except ValueError`` keeps working.
+Messages say what went wrong, what was expected, what was found, and how to fix it.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "PolymodalError",
+    "ConfigError",
+    "DataError",
+    "NotFittedError",
+    "ModelDirError",
+]
+
+
+class PolymodalError(Exception):
+    """Root of every error polymodal raises on bad input or misuse."""
+
+
+class ConfigError(PolymodalError, ValueError):
+    """The configuration is invalid (unknown key, bad value, impossible combination)."""
+
+
+class DataError(PolymodalError, ValueError):
+    """The data cannot be used as given (missing column, unreadable file, single class)."""
+
+
+class NotFittedError(PolymodalError, AttributeError):
+    """A predictor was used before ``fit`` (or ``load``)."""
+
+
+class ModelDirError(PolymodalError, OSError):
+    """A model directory is missing, incomplete, or cannot be written."""

@@ -1,0 +1,5 @@
+"""Task heads: read the fused vector out into predictions and a loss."""
+from polymodal.heads.classification import ClassificationHead
+from polymodal.heads.regression import RegressionHead
+
+__all__ = ["ClassificationHead", "RegressionHead"]

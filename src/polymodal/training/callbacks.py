@@ -1,0 +1,65 @@
+"""Callbacks: per-epoch history, best-weights restore, epoch-seeded augmentation."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import lightning as L
+import torch
+
+__all__ = ["History", "BestWeights", "EpochSeeder"]
+
+
+class History(L.Callback):
+    """Collects one row per epoch of every logged epoch metric, plus the wall time."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+        row["seconds"] = time.perf_counter() - self._start
+        row["lr"] = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
+        self.rows.append(row)
+
+
+class BestWeights(L.Callback):
+    """Keeps a copy of the weights at the best monitored value and restores them at the end."""
+
+    def __init__(self, monitor: str, mode: str) -> None:
+        self.monitor = monitor
+        self.mode = mode
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        better = value < self.best if self.mode == "min" else value > self.best
+        if better or self.state is None:
+            self.best, self.best_epoch = value, trainer.current_epoch + 1
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()})
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
+class EpochSeeder(L.Callback):
+    """Tells the training dataset the epoch, so augmentation differs per epoch yet repeats per seed."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.dataset.set_epoch(trainer.current_epoch)

@@ -1,0 +1,101 @@
+"""Run training: Lightning Trainer, early stopping, best weights, history."""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+
+from polymodal.config import TrainingConfig
+from polymodal.data.dataset import Collator, MultimodalDataset
+from polymodal.model import MultimodalModel
+from polymodal.training.callbacks import BestWeights, EpochSeeder, History
+from polymodal.training.module import TrainingModule
+
+__all__ = ["FitResult", "fit_model", "resolve_precision", "resolve_monitor"]
+
+
+@dataclass
+class FitResult:
+    history: pd.DataFrame
+    best_epoch: int
+    monitor: str
+    precision: str
+
+
+def resolve_precision(requested: str, accelerator: str) -> str:
+    """``"bf16"`` where bf16 matmuls are fast (CUDA with bf16, CPUs with AVX512-BF16/AMX)."""
+    if requested != "auto":
+        return requested
+    if accelerator in ("auto", "gpu") and torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "32"
+    fast = [getattr(torch.cpu, f, lambda: False) for f in
+            ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return "bf16" if any(f() for f in fast) else "32"
+
+
+def resolve_monitor(requested: str, task: str) -> tuple[str, str]:
+    """The metric early stopping and best-weights selection watch, and its direction."""
+    name = "val_loss" if requested == "auto" else requested
+    if task == "regression" and name in ("val_accuracy", "val_f1_macro"):
+        name = "val_loss"
+    return name, ("max" if name in ("val_accuracy", "val_f1_macro") else "min")
+
+
+def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
+              collator: Collator, cfg: TrainingConfig, task: str, num_classes: int,
+              seed: int) -> FitResult:
+    """Train ``model`` in place; its weights end at the best validation epoch."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    generator = torch.Generator().manual_seed(seed)
+    common = dict(collate_fn=collator, num_workers=cfg.num_workers,
+                  persistent_workers=cfg.num_workers > 0)
+    train_loader = torch.utils.data.DataLoader(
+        train, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+        drop_last=len(train) > cfg.batch_size, **common,
+    )
+    val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128), **common)
+    module = TrainingModule(model, task, num_classes, cfg.learning_rate, cfg.weight_decay,
+                            cfg.warmup_fraction, cfg.scheduler)
+    monitor, mode = resolve_monitor(cfg.monitor, task)
+    precision = resolve_precision(cfg.precision, cfg.accelerator)
+    history, best = History(), BestWeights(monitor, mode)
+    with _quiet_lightning():
+        trainer = L.Trainer(
+            accelerator=cfg.accelerator, devices=1, max_epochs=cfg.max_epochs,
+            precision="bf16-mixed" if precision == "bf16" else "32-true",
+            gradient_clip_val=cfg.gradient_clip or None,
+            callbacks=[history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
+                       EpochSeeder(train)],
+            logger=False, enable_checkpointing=False, enable_model_summary=False,
+            num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
+        )
+        trainer.fit(module, train_loader, val_loader)
+    model.eval()
+    return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision)
+
+
+class _quiet_lightning:
+    """Silence Lightning's start-up banners and hints that do not apply to us."""
+
+    def __enter__(self) -> None:
+        self._levels = {}
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.WARNING)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+
+    def __exit__(self, *exc: object) -> None:
+        self._warnings.__exit__(*exc)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
