@@ -37,7 +37,9 @@ def frame_settings(sample_rate: int) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _mel_filters(n_fft: int, n_mels: int, f_min: float, f_max: float, sample_rate: int) -> torch.Tensor:
+def _mel_filters(
+    n_fft: int, n_mels: int, f_min: float, f_max: float, sample_rate: int
+) -> torch.Tensor:
     """Slaney mel filter bank ``Float[n_fft // 2 + 1, n_mels]`` (cached, read-only)."""
     from transformers.audio_utils import mel_filter_bank
 

@@ -138,8 +138,8 @@ def ensure_fsdd(
 
     Looks in ``data_dir/fsdd``, then in ``<cache>/fsdd``. When clips are missing and
     ``download`` is set, fetches the release archive, checks the listed recordings against
-    the expected digest, and moves them into ``data_dir/fsdd`` (or ``<cache>/fsdd`` when
-    ``data_dir`` cannot be written).
+    the expected digest, and only then copies them into ``data_dir/fsdd`` (or
+    ``<cache>/fsdd`` when ``data_dir`` cannot be written); the unpacked archive is deleted.
 
     Args:
         data_dir: the benchmark data folder (holds ``av-digits/pairs.csv``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -59,8 +60,14 @@ def download_and_extract(
             (absolute path or ``..``), or no member matched ``members_glob``.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".download")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".download")
+    except OSError as exc:
+        raise DataError(
+            f"cannot download {url}: the folder {dest.parent} cannot be written "
+            f"({exc.strerror or exc}); pass a writable destination"
+        ) from exc
     archive = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -80,10 +87,10 @@ def download_and_extract(
 
 def _stream(url: str, out, dest: Path, timeout: float) -> str:
     """Copy ``url`` into the open file ``out``; return the hex SHA-256 of the bytes."""
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()
     done = 0
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             _LOG.info("downloading %s (%s)", url, _size(total) if total else "size unknown")
@@ -99,8 +106,10 @@ def _stream(url: str, out, dest: Path, timeout: float) -> str:
                     _LOG.info("  %s%s downloaded", _size(done), share)
             if total and done < total:
                 raise OSError(f"connection closed after {done:,} of {total:,} bytes")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc  # URLError wraps the socket error
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        # HTTPError reads best whole ("HTTP Error 404: Not Found"); URLError wraps the cause
+        plain = isinstance(exc, urllib.error.HTTPError) or not getattr(exc, "reason", None)
+        reason = exc if plain else exc.reason
         raise DataError(
             f"could not download {url}: {reason}; put the files in {dest} by hand"
         ) from exc

@@ -74,9 +74,12 @@ def _open(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
             raise BadInput(f"empty image: {width}x{height} pixels")
         try:
             image.load()
-            return ImageOps.exif_transpose(image)  # a rotated copy, detached from the file
         except Exception as exc:  # noqa: BLE001
             raise BadInput(f"cannot decode image: {exc or type(exc).__name__}") from None
+        try:
+            return ImageOps.exif_transpose(image)  # a (rotated) copy, detached from the file
+        except Exception:  # noqa: BLE001 - a broken EXIF block should not lose the pixels
+            return image.copy()
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -143,7 +146,21 @@ def _is_single_channel(image: Image.Image) -> bool:
     if image.mode == "L":
         return True
     pixels = np.asarray(image)  # [H, W, 3]
-    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+    return bool((pixels[..., :1] == pixels[..., 1:]).all())  # R == G and R == B
+
+
+def _affine_grid(theta: list[list[float]], height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta[None], [1, C, H, W], align_corners=False)`` for one image.
+
+    Written with element-wise ops: ``affine_grid``'s batched matmul starts BLAS threads,
+    which costs milliseconds per image on a busy CPU.
+    """
+    xs = (torch.arange(width, dtype=torch.float32) * 2 + 1) / width - 1  # [W] pixel centres
+    ys = (torch.arange(height, dtype=torch.float32) * 2 + 1) / height - 1  # [H]
+    (a, b, c), (d, e, f) = theta
+    gx = a * xs[None, :] + b * ys[:, None] + c  # [H, W]
+    gy = d * xs[None, :] + e * ys[:, None] + f  # [H, W]
+    return torch.stack([gx, gy], dim=-1)[None]  # [1, H, W, 2]
 
 
 @register_preprocessor("image")
@@ -228,20 +245,26 @@ class ImagePreprocessor:
         grey = o.grayscale
         if grey is None:
             grey = all(_is_single_channel(image) for image in images)
-        mode = "L" if grey else "RGB"
-        pixels = np.stack([np.asarray(image.convert(mode)) for image in images])  # [n, H, W(, 3)]
-        pixels = pixels.reshape(-1, 1 if grey else 3).astype(np.float64) / 255.0  # [n*H*W, C]
-        channels = 1 if grey else 3
-        mean = o.mean if o.mean is not None else pixels.mean(axis=0).tolist()
-        std = o.std if o.std is not None else pixels.std(axis=0).tolist()
-        self.grayscale_ = grey
-        self.mean_ = [float(v) for v in (mean * channels if len(mean) == 1 else mean)]
-        self.std_ = [float(v) if v > 1e-6 else 1.0 for v in (std * channels if len(std) == 1 else std)]
-        if len(self.mean_) != channels or len(self.std_) != channels:
+        mode, channels = ("L", 1) if grey else ("RGB", 3)
+        total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
+        for image in images:  # running sums: no stack of every image in memory
+            pixels = np.asarray(image.convert(mode), dtype=np.float64).reshape(-1, channels) / 255
+            total += pixels.sum(axis=0)  # [C]
+            total_sq += np.square(pixels).sum(axis=0)  # [C]
+            count += len(pixels)
+        fitted_mean = total / count
+        fitted_std = np.sqrt(np.maximum(total_sq / count - np.square(fitted_mean), 0.0))
+        mean = o.mean if o.mean is not None else fitted_mean.tolist()
+        std = o.std if o.std is not None else fitted_std.tolist()
+        if len(mean) not in (1, channels) or len(std) not in (1, channels):
             raise ConfigError(
                 f"image input '{self.name}': mean/std have {len(mean)}/{len(std)} values "
-                f"but the images have {channels} channel(s)"
+                f"but the images have {channels} channel(s); give 1 or {channels} values"
             )
+        self.mean_ = [float(v) for v in (mean * channels if len(mean) == 1 else mean)]
+        std = std * channels if len(std) == 1 else std
+        self.std_ = [float(v) if v > 1e-6 else 1.0 for v in std]  # flat images: no scaling
+        self.grayscale_ = grey
         return self
 
     def _check_fitted(self) -> None:
@@ -283,10 +306,10 @@ class ImagePreprocessor:
         tx, ty = 2 * o.shift * float(u[2]), 2 * o.shift * float(u[3])  # normalised coords
         flip = -1.0 if (o.hflip and float(u[4]) < 0) else 1.0
         cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
-        theta = torch.tensor([[flip * cos, -sin, tx], [flip * sin, cos, ty]])  # output → input
+        theta = [[flip * cos, -sin, tx], [flip * sin, cos, ty]]  # output → input coords
         border = torch.cat([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], dim=1)
         fill = border.mean(dim=1)[:, None, None]  # [C, 1, 1]
-        grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)  # [1, H, W, 2]
+        grid = _affine_grid(theta, image.shape[1], image.shape[2])  # [1, H, W, 2]
         moved = F.grid_sample(
             (image - fill)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )  # [1, C, H, W]; zeros here = the border colour after adding fill back
@@ -299,7 +322,8 @@ class ImagePreprocessor:
         pixels = torch.zeros((len(items), channels, size, size))  # [B, C, H, W]
         present = [i for i, item in enumerate(items) if item is not None]
         if present:
-            stacked = torch.stack([torch.as_tensor(items[i]).float() for i in present])  # [P, C, H, W]
+            stacked = torch.stack([torch.as_tensor(items[i]).float() for i in present])
+            # stacked: [P, C, H, W], P = present rows
             mean = torch.tensor(self.mean_).view(1, channels, 1, 1)
             std = torch.tensor(self.std_).view(1, channels, 1, 1)
             pixels[present] = (stacked / 255.0 - mean) / std

@@ -105,7 +105,9 @@ class TabularPreprocessor:
         numeric, categorical = list(numeric or []), list(categorical or [])
         both = set(numeric) & set(categorical)
         if both:
-            raise ConfigError(f"tabular input '{name}': columns {sorted(both)} are both numeric and categorical")
+            raise ConfigError(
+                f"tabular input '{name}': columns {sorted(both)} are both numeric and categorical"
+            )
         if sorted(numeric + categorical) != sorted(columns) or len(set(columns)) != len(columns):
             raise ConfigError(
                 f"tabular input '{name}': columns {list(columns)} must be exactly numeric "
@@ -144,7 +146,8 @@ class TabularPreprocessor:
         self.vocab_ = []
         for column in self.categorical:
             counts = Counter(k for k in map(_category, frame[column].tolist()) if k is not None)
-            kept = sorted((k for k, n in counts.items() if n >= o.min_count), key=lambda k: (-counts[k], k))
+            kept = [k for k, n in counts.items() if n >= o.min_count]
+            kept.sort(key=lambda k: (-counts[k], k))  # most frequent first, ties by name
             self.vocab_.append({key: i + 1 for i, key in enumerate(kept[: o.max_categories])})
         return self
 
@@ -167,17 +170,17 @@ class TabularPreprocessor:
         limit = self.options.clip if self.options.clip is not None else 1e30  # finite in float32
         scaled = np.clip(scaled, -limit, limit)
         keys = [_category(row.get(c)) for c in self.categorical]
-        ids = np.array([vocab.get(k, 0) if k is not None else 0 for vocab, k in zip(self.vocab_, keys)], dtype=np.int64)
+        ids = [0 if k is None else vocab.get(k, 0) for vocab, k in zip(self.vocab_, keys)]
         if missing.all() and all(k is None for k in keys):
             return None
         return {
             "numeric": scaled.astype(np.float32),
             "numeric_missing": missing.astype(np.float32),
-            "categorical": ids,
+            "categorical": np.array(ids, dtype=np.int64),
         }
 
     # ------------------------------------------------------------------ train / batch
-    def augment(self, item: dict[str, np.ndarray], generator: torch.Generator) -> dict[str, np.ndarray]:
+    def augment(self, item: dict[str, np.ndarray], generator: torch.Generator) -> dict[str, Any]:
         """No tabular augmentation: returns ``item`` unchanged."""
         return item
 
@@ -193,13 +196,15 @@ class TabularPreprocessor:
             "categorical": np.zeros(k, np.int64),
         }
         rows = [empty if item is None else item for item in items]
-        return {
-            "numeric": torch.from_numpy(np.stack([r["numeric"] for r in rows]).reshape(len(rows), n)).float(),
-            "numeric_missing": torch.from_numpy(
-                np.stack([r["numeric_missing"] for r in rows]).reshape(len(rows), n)
-            ).float(),
-            "categorical": torch.from_numpy(np.stack([r["categorical"] for r in rows]).reshape(len(rows), k)).long(),
-        }  # [B, N], [B, N], [B, K]
+        widths = {"numeric": n, "numeric_missing": n, "categorical": k}
+        batch = {
+            key: torch.from_numpy(np.stack([r[key] for r in rows]).reshape(len(rows), width))
+            for key, width in widths.items()
+        }  # numeric [B, N], numeric_missing [B, N], categorical [B, K]
+        batch["numeric"] = batch["numeric"].float()
+        batch["numeric_missing"] = batch["numeric_missing"].float()
+        batch["categorical"] = batch["categorical"].long()
+        return batch
 
     def encoder_inputs(self) -> dict[str, Any]:
         self._check_fitted()
