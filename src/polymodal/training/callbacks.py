@@ -21,9 +21,8 @@ class History(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Runs after the epoch's validation, so training and validation metrics are both in.
         row = {"epoch": trainer.current_epoch + 1}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
         row["seconds"] = time.perf_counter() - self._start
