@@ -146,11 +146,17 @@ def test_unseen_labels_at_evaluation_are_left_out(fitted):
     assert metrics["n"] == 55
 
 
-def test_missing_input_column_at_predict(fitted):
+def test_missing_input_column_at_predict_is_an_absent_input(fitted):
     folder, predictor = fitted
     frame = pd.read_csv(folder / "train.csv").drop(columns=["caption"])
-    with pytest.raises(DataError, match="missing column.*'caption'"):
-        predictor.predict(frame)
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    frame.loc[2, "photo"] = None  # an empty cell: that row has no image either
+    labels = predictor.predict(frame)
+    assert labels.notna().all()
+    absent = predictor.absent_
+    assert absent[2] == "caption;photo" and set(absent.drop(2)) == {"caption"}
+    with pytest.raises(DataError, match="none of the model's input columns"):
+        predictor.predict(pd.DataFrame({"other": [1, 2]}))
 
 
 def test_fit_is_repeatable(table):

@@ -1,21 +1,25 @@
 """Build preprocessors and the model from a config and a schema (the one place names resolve)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from polymodal.backbones.build import backbone_encoder, backbone_preprocessor, load_backbone_preprocessor
 from polymodal.config import DEFAULT_ENCODERS, Config, _check_modality
+from polymodal.data.backbone_processors import BackbonePreprocessor
 from polymodal.data import PREPROCESSORS
 from polymodal.data.base import Preprocessor
 from polymodal.data.schema import Schema
 from polymodal.encoders import get_encoder
 from polymodal.errors import ConfigError
 from polymodal.fusion import get_fusion
-from polymodal.heads import ClassificationHead, RegressionHead
+from polymodal.heads import AlignmentHead, ClassificationHead, LateHead, RegressionHead
 from polymodal.model import MultimodalModel
 
-__all__ = ["TABULAR", "input_specs", "build_preprocessors", "build_model", "check_column_overrides"]
+__all__ = ["TABULAR", "input_specs", "build_preprocessors", "load_preprocessors", "build_model",
+           "check_column_overrides"]
 
 TABULAR = "tabular"  # the input name that holds every numeric and categorical column
 
@@ -58,8 +62,25 @@ def build_preprocessors(config: Config, schema: Schema) -> dict[str, Preprocesso
             out[spec["name"]] = cls(spec["name"], spec["columns"], numeric=spec["numeric"],
                                     categorical=spec["categorical"], **config.tabular.preprocess)
         else:
-            options = config.for_column(spec["name"], spec["modality"]).preprocess
-            out[spec["name"]] = cls(spec["name"], spec["columns"], **options)
+            section = config.for_column(spec["name"], spec["modality"])
+            if section.backbone is not None:  # a pretrained model with its own processor
+                out[spec["name"]] = backbone_preprocessor(spec["name"], spec["columns"], spec["modality"],
+                                                          section, config.training)
+                continue
+            out[spec["name"]] = cls(spec["name"], spec["columns"], **section.preprocess)
+    return out
+
+
+def load_preprocessors(config: Config, specs: list[dict[str, Any]], root: Path) -> dict[str, Preprocessor]:
+    """Fitted preprocessors from a model directory's ``preprocessors/<input>/`` folders."""
+    out = {}
+    for spec in specs:
+        name, modality = spec["name"], spec["modality"]
+        section = config.for_column(name, modality) if modality != "tabular" else config.tabular
+        if section.backbone is not None:
+            out[name] = load_backbone_preprocessor(root / name, modality, section, config.training)
+        else:
+            out[name] = PREPROCESSORS[modality].load_from(root / name)
     return out
 
 
@@ -75,9 +96,15 @@ def build_model(config: Config, schema: Schema, preprocessors: Mapping[str, Prep
     for name, pre in preprocessors.items():
         modality = pre.modality
         section = config.for_column(name, modality) if modality != "tabular" else config.tabular
+        if isinstance(pre, BackbonePreprocessor):  # the backbone is the encoder
+            encoders[name] = backbone_encoder(pre, section)
+            continue
         options = dict(section.encoder)
         cls = get_encoder(modality, options.pop("name", DEFAULT_ENCODERS[modality]))
         encoders[name] = cls(**pre.encoder_inputs(), **cls.Options(**options).model_dump())
+    aligner = _aligner(config, encoders)
+    if schema.problem_type == "alignment":  # no fusion and no task head: the aligner is the head
+        return MultimodalModel(encoders, None, None, aligner=aligner)
     fusion_options = dict(config.fusion)
     fusion_cls = get_fusion(fusion_options.pop("name", "concat"))
     fusion = fusion_cls(input_dims={n: e.out_dim for n, e in encoders.items()},
@@ -95,4 +122,20 @@ def build_model(config: Config, schema: Schema, preprocessors: Mapping[str, Prep
         head = RegressionHead(fusion.out_dim, hidden=head_cfg.hidden, dropout=head_cfg.dropout,
                               loss=loss, target_mean=labels["target_mean"],
                               target_std=labels["target_std"])
-    return MultimodalModel(encoders, fusion, head)
+    if getattr(fusion, "per_input_heads", False):  # late fusion: one head per input
+        head = LateHead(head, sorted(encoders))
+    return MultimodalModel(encoders, fusion, head, aligner=aligner)
+
+
+def _aligner(config: Config, encoders: Mapping[str, Any]) -> AlignmentHead | None:
+    """The ``align:`` section's head over its columns' encoders, or None without one."""
+    align = config.align
+    if align is None:
+        return None
+    missing = [c for c in align.columns if c not in encoders]
+    if missing:
+        raise ConfigError(f"align.columns: {', '.join(map(repr, missing))} are not text, image or audio "
+                          f"inputs of this model (inputs: {', '.join(sorted(encoders))})")
+    return AlignmentHead({c: encoders[c].out_dim for c in align.columns}, dim=align.dim, loss=align.loss,
+                         temperature=align.temperature, learn_temperature=align.learn_temperature,
+                         hidden=align.hidden, weight=align.weight, match=align.match)

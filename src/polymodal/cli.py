@@ -1,4 +1,5 @@
-"""The command line: ``polymodal fit | evaluate | predict | demo``.
+"""The command line: ``polymodal fit | evaluate | predict | explain | demo``, and
+``embed | index | search`` (in ``retrieval.commands``).
 
 The commands call the library and hold no logic of their own. A user error prints one
 ``error: ...`` line and exits with code 2, without a traceback.
@@ -70,13 +71,20 @@ def fit(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override training.max_epochs"),
     seed: Optional[int] = typer.Option(None, "--seed", help="override seed"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch checkpoint"),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="per-epoch checkpoints (default: <out>.partial, deleted once the model is saved)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the tables must stay inside this folder"),
 ) -> None:
     """Train a model on a table and write a model directory."""
     from polymodal.predictor import Predictor
+    from polymodal.training.resume import default_checkpoint_dir, discard_run
 
     cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed})
-    predictor = Predictor(label=label, config=cfg).fit(train, tuning_data=tuning)
+    checkpoints = checkpoint_dir or default_checkpoint_dir(out)
+    predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
+        train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
     predictor.save(out)
+    discard_run(checkpoints)
     typer.echo(json.dumps({"model": str(out), "tuning": _short(predictor.metrics_)}))
 
 
@@ -86,11 +94,19 @@ def evaluate(
     model: Path = typer.Argument(..., help="model directory"),
     data: str = typer.Option(..., "--data", help="labelled table to evaluate on"),
     as_json: bool = typer.Option(False, "--json", help="print metrics as JSON"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+    on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
+    robustness: bool = typer.Option(False, "--robustness", help="also score with each input removed and under noise"),
+    report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where --robustness writes its table and plot"),
 ) -> None:
     """Score a saved model on a labelled table."""
     from polymodal.predictor import Predictor
 
-    metrics = Predictor.load(model).evaluate(data)
+    predictor = _with_policy(Predictor.load(model, data_root=data_root), on_bad_input)
+    if robustness:
+        _robustness(predictor, data, report_dir, as_json, model)
+        return
+    metrics = predictor.evaluate(data)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
@@ -105,23 +121,41 @@ def predict(
     model: Path = typer.Argument(..., help="model directory"),
     data: str = typer.Option(..., "--data", help="table to predict (label column not needed)"),
     out: Path = typer.Option(..., "--out", help="CSV to write"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+    on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
 ) -> None:
-    """Predict a label (and one probability column per class) or a value per row."""
+    """Predict a label (and one probability column per class) or a value per row.
+
+    A ``skipped_reason`` column says, per row, which inputs ``on_bad_input`` skipped and why.
+    """
     import pandas as pd
 
+    from polymodal.errors import ModelDirError
     from polymodal.predictor import Predictor
+    from polymodal.training.checkpoint import atomic_write_text
 
-    predictor = Predictor.load(model)
+    predictor = _with_policy(Predictor.load(model, data_root=data_root), on_bad_input)
     prediction = predictor.predict(data)
     columns = {f"predicted_{prediction.name}": prediction}
     if predictor.schema_.problem_type == "classification":
         proba = predictor.predict_proba(data)
         columns.update({f"proba_{c}": proba[c] for c in proba.columns})
     table = pd.DataFrame(columns)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index_label="row")
+    reasons: dict = {}
+    for row, name, reason in predictor.skipped_.itertuples(index=False):
+        reasons[row] = f"{reasons[row]}; {name}: {reason}" if row in reasons else f"{name}: {reason}"
+    table["skipped_reason"] = [reasons.get(i, "") for i in table.index]
+    table["absent_inputs"] = predictor.absent_  # inputs a row lacked (empty cell or no column)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelDirError(f"cannot write predictions into {out.parent}: {exc.strerror or exc}") from None
+    atomic_write_text(out, table.to_csv(index_label="row"), "predictions file")
     skipped = int(prediction.isna().sum())
-    typer.echo(f"wrote {len(table):,} predictions to {out}" + (f" ({skipped} rows skipped)" if skipped else ""))
+    flagged = int((table["skipped_reason"] != "").sum())
+    note = [f"{skipped} rows skipped"] if skipped else []
+    note += [f"{flagged - skipped} rows predicted without an unreadable input"] if flagged > skipped else []
+    typer.echo(f"wrote {len(table):,} predictions to {out}" + (f" ({'; '.join(note)}; see skipped_reason)" if note else ""))
 
 
 @app.command()
@@ -157,8 +191,67 @@ def demo(
     )
 
 
+def _robustness(predictor, data: str, report_dir: Path, as_json: bool, model: Path) -> None:
+    from polymodal.reports import plot_robustness, robustness_report
+
+    report = robustness_report(predictor, data)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report.to_csv(report_dir / "robustness.csv", index=False)
+    plot_robustness(report, report_dir / "robustness.png", title=f"{model.name} on {Path(data).name}")
+    if as_json:
+        typer.echo(report.to_json(orient="records", indent=2))
+        return
+    shown = report.drop(columns=["severity", "n"]).fillna("")
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"({report['n'].iloc[0]:,} rows) table: {report_dir / 'robustness.csv'}  plot: {report_dir / 'robustness.png'}")
+
+
+@app.command()
+@_errors_to_exit
+def explain(
+    model: Path = typer.Argument(..., help="model directory"),
+    data: str = typer.Option(..., "--data", help="table whose rows to explain (label column optional)"),
+    report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where to write the tables and the chart"),
+    steps: int = typer.Option(32, "--steps", min=2, help="integration steps of integrated gradients"),
+    as_json: bool = typer.Option(False, "--json", help="print the global importance as JSON"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+) -> None:
+    """Importance of each input, globally and per row: ablation and integrated gradients."""
+    from polymodal.predictor import Predictor
+    from polymodal.reports import plot_importance
+
+    importance = Predictor.load(model, data_root=data_root).explain(data, n_steps=steps)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    importance.summary.to_csv(report_dir / "importance.csv")
+    importance.rows.to_csv(report_dir / "importance_rows.csv", index_label="row")
+    plot_importance(importance.summary, report_dir / "importance.png", title=f"{model.name} on {Path(data).name}")
+    if as_json:
+        typer.echo(importance.summary.reset_index().to_json(orient="records", indent=2))
+        return
+    typer.echo(importance.summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"({len(importance.rows):,} rows; IG convergence delta {importance.ig_convergence_delta:.1e}) "
+               f"global: {report_dir / 'importance.csv'}  per row: {report_dir / 'importance_rows.csv'}  "
+               f"chart: {report_dir / 'importance.png'}")
+
+
+def _with_policy(predictor, on_bad_input: Optional[str]):
+    """The loaded predictor with ``on_bad_input`` overridden (validated like the config)."""
+    if on_bad_input is not None:
+        from polymodal.config import load_config
+
+        predictor.config_ = load_config({**predictor.config_.model_dump(), "on_bad_input": on_bad_input})
+    return predictor
+
+
 def _short(metrics: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+
+
+# embed | index | search live with the rest of retrieval (polymodal.retrieval.commands).
+from polymodal.retrieval import commands as _retrieval  # noqa: E402
+
+for _command in (_retrieval.embed, _retrieval.index, _retrieval.search):
+    app.command()(_errors_to_exit(_command))
 
 
 def main() -> None:

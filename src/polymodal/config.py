@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polymodal.errors import ConfigError
 
 __all__ = [
     "Config",
     "ModalityConfig",
+    "TuningConfig",
     "HeadConfig",
+    "AlignConfig",
     "TrainingConfig",
     "ROLES",
     "MODALITIES",
@@ -34,15 +36,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class TuningConfig(_Strict):
+    """How a pretrained ``backbone`` trains (columns without a backbone ignore it)."""
+
+    mode: Literal["frozen", "full", "last_n"] = "frozen"
+    last_n: int = Field(2, ge=1, description="top blocks trained when mode is last_n")
+    layer_lr_decay: float = Field(1.0, gt=0.0, le=1.0, description="learning-rate factor per block, going down")
+    learning_rate: float = Field(5e-5, gt=0.0, description="the backbone's top block; the rest keeps training.learning_rate")
+    pooling: Literal["mean", "cls"] = "mean"
+    cache: Literal["auto", "tokens", "pooled", "off"] = Field(
+        "auto", description="frozen features kept on disk; auto = tokens for text, pooled for image and audio")
+
+
 class ModalityConfig(_Strict):
     """Options for one modality (or, under ``column_overrides``, for one column).
 
     ``preprocess`` holds the preprocessor's options and ``encoder`` the encoder's, with
     ``encoder.name`` choosing the encoder (see ``polymodal.encoders.encoder_names``).
+    ``backbone`` (an alias such as ``minilm``, a local model folder or a hub id) uses a
+    pretrained model instead: its own processor reads the column (``preprocess`` then takes
+    the backbone preprocessor's few options) and ``tuning`` says how it trains.
     """
 
     preprocess: dict[str, Any] = Field(default_factory=dict)
     encoder: dict[str, Any] = Field(default_factory=dict)
+    backbone: str | None = None
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
 
 
 class HeadConfig(_Strict):
@@ -51,6 +70,29 @@ class HeadConfig(_Strict):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     hidden: int = Field(0, ge=0, description="width of a hidden layer before the output; 0 = none")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class AlignConfig(_Strict):
+    """Cross-modal alignment: the ``columns`` projected into one ``dim``-wide space, trained
+    with a contrastive loss (see ``heads.alignment``). Alone (``problem_type: alignment``) or
+    beside a classification / regression head, its loss scaled by ``weight``."""
+
+    columns: list[str] = Field(..., min_length=2, description="text, image or audio columns to align")
+    loss: Literal["infonce", "siglip"] = "infonce"
+    dim: int = Field(256, ge=2, description="width of the shared space")
+    hidden: int = Field(0, ge=0, description="hidden width of each projection; 0 = linear")
+    temperature: float = Field(0.07, gt=0.0, le=1.0, description="initial InfoNCE temperature")
+    learn_temperature: bool = True
+    match: Literal["row", "label"] = Field(
+        "row", description="positives: the columns of one row, or of every row with the same label value")
+    weight: float = Field(1.0, gt=0.0, description="factor on the alignment loss beside a task head")
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"columns must be distinct, got {value}")
+        return value
 
 
 class TrainingConfig(_Strict):
@@ -68,16 +110,22 @@ class TrainingConfig(_Strict):
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     num_workers: int = Field(0, ge=0)
     load_threads: int = Field(0, ge=0, description="threads decoding files; 0 = one per core")
+    modality_dropout: float = Field(0.0, ge=0.0, lt=1.0,
+                                    description="train-time probability of hiding each input of a row (never all)")
     progress_bar: bool = True
+    cache_dir: str | None = Field(None, description="frozen-backbone feature cache; default "
+                                  "$POLYMODAL_CACHE or ~/.cache/polymodal/features")
 
 
 class Config(_Strict):
     """A whole polymodal configuration (``config.yaml``)."""
 
     label: str | None = None
-    problem_type: Literal["auto", "classification", "regression"] = "auto"
+    problem_type: Literal["auto", "classification", "regression", "alignment"] = "auto"
     columns: dict[str, str] = Field(default_factory=dict, description="column -> role override")
-    on_bad_input: Literal["error", "skip"] = "error"
+    on_bad_input: Literal["error", "skip_row", "skip_modality", "skip"] = Field(
+        "error", description="unusable input: error | skip_row (drop the row) | skip_modality "
+        "(mark that input absent for the row); 'skip' is the older name of skip_row")
     seed: int = 0
     text: ModalityConfig = Field(default_factory=ModalityConfig)
     image: ModalityConfig = Field(default_factory=ModalityConfig)
@@ -86,7 +134,26 @@ class Config(_Strict):
     column_overrides: dict[str, ModalityConfig] = Field(default_factory=dict)
     fusion: dict[str, Any] = Field(default_factory=lambda: {"name": "concat"})
     head: HeadConfig = Field(default_factory=HeadConfig)
+    align: AlignConfig | None = None
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @model_validator(mode="after")
+    def _alignment_needs(self) -> "Config":
+        align = self.align
+        if self.problem_type == "alignment" and align is None:
+            raise ValueError("problem_type: alignment needs an align: section naming the columns "
+                             "to align, e.g. align: {columns: [caption, photo]}")
+        if align is not None and align.match == "label" and not self.label:
+            raise ValueError("align.match: label needs label: (the column whose equal values mark "
+                             "matching rows); set it, or use match: row")
+        if align is not None and self.label in align.columns:
+            raise ValueError(f"align.columns names the label {self.label!r}; align input columns only")
+        return self
+
+    @field_validator("on_bad_input")
+    @classmethod
+    def _skip_alias(cls, value: str) -> str:
+        return "skip_row" if value == "skip" else value
 
     @field_validator("columns")
     @classmethod
@@ -106,12 +173,9 @@ class Config(_Strict):
     @field_validator("fusion")
     @classmethod
     def _fusion_options(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from polymodal.fusion import FUSIONS
+        from polymodal.fusion import fusion_option_problems
 
-        name = value.get("name", "concat")
-        if name not in FUSIONS:
-            raise ValueError(f"unknown fusion {name!r}; known: {', '.join(sorted(FUSIONS))}")
-        _raise_all(_check_options(FUSIONS[name].Options, _without_name(value), "fusion"))
+        _raise_all(fusion_option_problems(value))
         return value
 
     def for_column(self, column: str, modality: str) -> ModalityConfig:
@@ -120,9 +184,14 @@ class Config(_Strict):
         over = self.column_overrides.get(column)
         if over is None:
             return base
+        backbone = over.backbone if "backbone" in over.model_fields_set else base.backbone
+        # Options written for another pipeline (a different backbone, or none) are not inherited.
+        inherited = base if backbone == base.backbone else ModalityConfig()
         return ModalityConfig(
-            preprocess={**base.preprocess, **over.preprocess},
-            encoder={**base.encoder, **over.encoder},
+            preprocess={**inherited.preprocess, **over.preprocess},
+            encoder={**inherited.encoder, **over.encoder},
+            backbone=backbone,
+            tuning=base.tuning.model_copy(update=over.tuning.model_dump(exclude_unset=True)),
         )
 
     def to_yaml(self) -> str:
@@ -143,6 +212,10 @@ def _check_options(model: type[BaseModel], options: Mapping[str, Any], where: st
 
 def _check_modality(modality: str, section: ModalityConfig) -> list[str]:
     """Problems with one modality section's preprocess and encoder options."""
+    if section.backbone is not None:
+        from polymodal.data.backbone_processors import check_backbone_section
+
+        return check_backbone_section(modality, section.preprocess, section.encoder)
     from polymodal.data import PREPROCESSORS
     from polymodal.encoders.base import ENCODERS, encoder_names
     import polymodal.encoders  # noqa: F401  (registers the encoders)

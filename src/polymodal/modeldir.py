@@ -18,9 +18,12 @@ from typing import Iterator
 from polymodal import __version__
 from polymodal.errors import ModelDirError
 
-__all__ = ["atomic_directory", "write_manifest", "verify_manifest", "MANIFEST"]
+__all__ = ["atomic_directory", "write_manifest", "verify_manifest", "MANIFEST", "UNSAFE_SUFFIXES"]
 
 MANIFEST = "manifest.json"
+# Formats that unpickle (or are code) when loaded: never part of a model directory.
+UNSAFE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz",
+                   ".py", ".pyc", ".so")
 
 
 @contextmanager
@@ -75,8 +78,12 @@ def write_manifest(root: Path) -> None:
     """Record every file's sha256 and the polymodal version in ``manifest.json``."""
     files = {
         p.relative_to(root).as_posix(): _sha256(p)
-        for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST
+        for p in sorted(root.rglob("*")) if p.is_file() and p != root / MANIFEST
     }
+    unsafe = [f for f in files if f.lower().endswith(UNSAFE_SUFFIXES)]
+    if unsafe:  # a bug in polymodal, not the user's doing: loading must never run code
+        raise ModelDirError(f"refusing to save {', '.join(unsafe[:5])}: model directories hold "
+                            "safetensors, JSON, YAML and text only")
     (root / MANIFEST).write_text(json.dumps({"polymodal": __version__, "files": files}, indent=2))
 
 
@@ -95,15 +102,28 @@ def verify_manifest(root: Path) -> dict:
     try:
         manifest = json.loads(path.read_text())
         recorded: dict[str, str] = manifest["files"]
-    except (ValueError, KeyError, TypeError):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()):
+            raise TypeError("file entries must be text")
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
         raise ModelDirError(f"{path} is unreadable; the model directory is damaged, save it again") from None
+    outside = [f for f in recorded if Path(f).is_absolute() or ".." in Path(f).parts]
+    if outside:
+        raise ModelDirError(f"{path} names files outside the model directory ({', '.join(outside[:3])}); "
+                            "it was tampered with: save the model again")
     missing = [f for f in recorded if not (root / f).is_file()]
     changed = [f for f in recorded if f not in missing and _sha256(root / f) != recorded[f]]
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    extra = sorted(present - set(recorded) - {MANIFEST})
     problems = []
     if missing:
         problems.append(f"missing: {', '.join(missing[:5])}")
     if changed:
         problems.append(f"changed since save: {', '.join(changed[:5])}")
+    if extra:
+        problems.append(f"not written by save: {', '.join(extra[:5])} (remove them)")
+    unsafe = [f for f in recorded if f.lower().endswith(UNSAFE_SUFFIXES)]
+    if unsafe:
+        problems.append(f"files that could run code when loaded: {', '.join(unsafe[:5])}")
     if problems:
         raise ModelDirError(f"model directory {root} is incomplete or was modified ({'; '.join(problems)}); save the model again")
     return manifest

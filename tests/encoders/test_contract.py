@@ -213,6 +213,33 @@ def test_padding_does_not_change_pooled(modality, name, build):
 
 # --------------------------------------------------------------------------- per-encoder details
 
+# Non-default options that change the forward path; each must keep the contract too.
+VARIANTS = [
+    ("text", "lstm", {"pooling": "max"}),
+    ("text", "gru", {"pooling": "last", "num_layers": 2, "bidirectional": False}),
+    ("text", "transformer", {"pooling": "max"}),
+    ("text", "hf", {"pooling": "cls"}),
+    ("image", "cnn", {"pooling": "avgmax", "activation": "relu", "convs_per_block": 1}),
+    ("image", "cnn", {"pooling": "max"}),
+    ("image", "vit", {"pooling": "mean", "patch_size": 64}),
+    ("audio", "cnn", {"pooling": "meanmax", "out_dim": 6, "activation": "relu"}),
+    ("audio", "lstm", {"pooling": "max", "frontend": "conv", "frontend_channels": 8}),
+    ("tabular", "mlp", {"embed_dim": 3, "num_layers": 1}),
+]
+
+
+@pytest.mark.parametrize("modality,name,extra", VARIANTS, ids=lambda v: str(v))
+def test_option_variants_keep_the_contract(modality, name, extra):
+    build = INPUTS[modality][0][1]
+    torch.manual_seed(0)
+    inputs, batch = build(torch.Generator().manual_seed(1), empty_row=modality in MASKED)
+    encoder = get_encoder(modality, name)(**inputs, **{**TINY_OPTIONS.get((modality, name), {}), **extra})
+    out = encoder.train()(batch)
+    _check_shapes(encoder, out)
+    assert torch.isfinite(out.pooled).all() and torch.isfinite(out.tokens).all()
+    (out.pooled * torch.randn(out.pooled.shape)).sum().backward()
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+
 
 @pytest.mark.parametrize("size", [8, 28, 224])
 def test_image_cnn_handles_small_and_large_images(size):

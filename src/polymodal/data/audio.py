@@ -21,6 +21,7 @@ import soxr
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from polymodal.data.audio_augment import perturb
 from polymodal.data.base import BadInput, read_state, register_preprocessor, write_state
 from polymodal.errors import ConfigError
 
@@ -120,21 +121,45 @@ def _source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
     return path if path.is_absolute() else Path(base_dir) / path
 
 
-def _read(source: Path | io.BytesIO) -> tuple[np.ndarray, int]:
-    """Decode to ``(Float32[S] mono samples, sample_rate)``.
+# At most this many samples are decoded (all channels together) or produced by resampling
+# (2**25: 128 MiB of float32, 11.6 minutes of 48 kHz mono), so a header that claims an
+# enormous length, channel count or rate cannot exhaust memory.
+_MAX_SAMPLES = 2**25
+_RATES = (1_000, 1_000_000)  # sample rates (Hz) a file header may plausibly claim
+
+
+def _read(source: Path | io.BytesIO, target_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode to ``(Float32[S] mono samples, sample_rate)``; longer files are cut at
+    ``_MAX_SAMPLES`` (counted after resampling to ``target_rate``).
 
     Raises:
-        BadInput: missing / empty file, unknown format, corrupt data, no samples.
+        BadInput: missing / empty file, unknown format, corrupt data, implausible header
+            (sample rate, channels), no samples.
     """
     if isinstance(source, Path):
-        if not source.exists():
-            raise BadInput("file not found")
-        if source.is_dir():
-            raise BadInput("is a directory, not an audio file")
-        if source.stat().st_size == 0:
-            raise BadInput("zero-byte file")
+        try:
+            if not source.exists():
+                raise BadInput("file not found")
+            if source.is_dir():
+                raise BadInput("is a directory, not an audio file")
+            if source.stat().st_size == 0:
+                raise BadInput("zero-byte file")
+        except OSError as exc:  # name too long, permission denied, I/O error, ...
+            raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)  # [S, channels]
+        with sf.SoundFile(source) as fh:  # reads the header only
+            rate, channels, frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
+            if not _RATES[0] <= rate <= _RATES[1]:
+                raise BadInput(f"implausible sample rate {rate:,} Hz in the file header "
+                               f"(expected {_RATES[0]:,} to {_RATES[1]:,})")
+            if channels < 1:
+                raise BadInput(f"implausible channel count {channels} in the file header")
+            limit = max(1, min(_MAX_SAMPLES // channels,
+                               int(_MAX_SAMPLES * rate / (target_rate or rate))))
+            want = min(frames, limit) if frames > 0 else limit
+            data = fh.read(frames=want, dtype="float32", always_2d=True)  # [S, channels]
+    except BadInput:
+        raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is bad file content
         reason = getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
         raise BadInput(f"cannot decode audio: {reason}") from None
@@ -187,6 +212,8 @@ class AudioPreprocessor:
         freq_masks: int = Field(2, ge=0)
         freq_mask_bins: int = Field(8, ge=0)
         time_shift: float = Field(0.1, ge=0.0, le=1.0)  # circular roll, fraction of frames
+        speed_perturb: float = Field(0.0, ge=0.0, lt=1.0)  # time stretch by 1 ± this (audio_augment)
+        freq_warp: float = Field(0.0, ge=0.0, lt=1.0)  # mel-axis warp by 1 ± this (audio_augment)
 
         @model_validator(mode="after")
         def _consistent(self) -> "AudioPreprocessor.Options":
@@ -230,7 +257,7 @@ class AudioPreprocessor:
         source = _source(row.get(self.columns[0]), base_dir)
         if source is None:
             return None
-        samples, rate = _read(source)
+        samples, rate = _read(source, self.options.sample_rate)
         o = self.options
         if rate != o.sample_rate:
             samples = soxr.resample(samples, rate, o.sample_rate)  # [S']
@@ -278,13 +305,15 @@ class AudioPreprocessor:
 
     # ------------------------------------------------------------------ train / batch
     def augment(self, item: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """SpecAugment (time and mel-bin masks set to 0) and a circular time shift.
+        """Speed and frequency-warp perturbation (``audio_augment``; off by default), then
+        SpecAugment (time and mel-bin masks set to 0) and a circular time shift.
 
         Returns:
-            ``Float32[T_real, n_mels]``, same shape as ``item``.
+            ``Float32[T', n_mels]``: same shape as ``item`` unless ``speed_perturb`` is set.
         """
         o = self.options
         features = item.float().clone()  # [T, F]
+        features = perturb(features, o.speed_perturb, o.freq_warp, generator)  # [T', F]
         if not o.spec_augment:
             return features
         frames, bins = features.shape

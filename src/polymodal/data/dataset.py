@@ -3,7 +3,9 @@
 Every deterministic step (decode, resample, tokenise, log-mel) runs once per row, up front,
 in a thread pool; the dataset then serves cached items and applies train-time
 augmentation on the fly. Unreadable inputs are counted and either reported together as
-one ``DataError`` or, under ``on_bad_input: skip``, dropped with the count logged.
+one ``DataError``, or skipped with the count and reasons logged: under
+``on_bad_input: skip_row`` (alias ``skip``) the row is dropped, under ``skip_modality``
+only that input is marked absent for the row.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import pandas as pd
 import torch
 
 from polymodal.data.base import BadInput, Preprocessor
-from polymodal.errors import DataError
+from polymodal.data.paths import PathGuard
+from polymodal.data.skips import normalise_policy, skip_log_line
+from polymodal.errors import DataError, PolymodalError
 
 __all__ = ["LoadedInputs", "load_inputs", "MultimodalDataset", "Collator"]
 
@@ -33,7 +37,8 @@ class LoadedInputs:
     Attributes:
         items: input name -> list of items (None = absent for that row).
         rows: positions (0-based) in the original table of the rows kept.
-        skipped: ``(row position, input name, reason)`` for every row dropped.
+        skipped: ``(row position, input name, reason)`` for every unusable input (its row
+            dropped, or under ``skip_modality`` the input marked absent).
     """
 
     items: dict[str, list[Any]]
@@ -55,8 +60,13 @@ def load_inputs(
     on_bad_input: str = "error",
     threads: int = 0,
     what: str = "table",
+    data_root: str | Path | None = None,
 ) -> LoadedInputs:
     """Decode every input of every row of ``frame``.
+
+    Args:
+        on_bad_input: ``error``, ``skip_row`` (or ``skip``) or ``skip_modality``.
+        data_root: when set, file paths must stay inside it (see ``data.paths``).
 
     Raises:
         DataError: when some inputs cannot be read and ``on_bad_input`` is ``"error"``;
@@ -65,12 +75,20 @@ def load_inputs(
     records = frame.to_dict(orient="records")
     items: dict[str, list[Any]] = {}
     bad: dict[str, list[tuple[int, str]]] = {}
+    policy = normalise_policy(on_bad_input)
+    guard = PathGuard(base_dir, data_root) if data_root is not None else None
 
     def one(pre: Preprocessor, i: int) -> Any:
         try:
-            return pre.load(records[i], base_dir)
+            row = records[i] if guard is None else guard.confine(pre, records[i])
+            return pre.load(row, base_dir)
         except BadInput as exc:
             return exc
+        except PolymodalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not take the whole table down
+            log.debug("unexpected error reading row %d of %s", i, what, exc_info=True)
+            return BadInput(f"unexpected {type(exc).__name__} while reading: {exc}")
 
     with ThreadPoolExecutor(_threads(threads)) as pool:
         for name in sorted(preprocessors):
@@ -80,7 +98,7 @@ def load_inputs(
             items[name] = [None if isinstance(x, BadInput) else x for x in loaded]
 
     problems = {n: b for n, b in bad.items() if b}
-    if problems and on_bad_input == "error":
+    if problems and policy == "error":
         parts = []
         for name, entries in problems.items():
             column = ", ".join(preprocessors[name].columns)
@@ -91,14 +109,15 @@ def load_inputs(
                 f"column '{column}': {len(entries):,} of {len(records):,} values could not be read (first: {first})"
             )
         raise DataError(
-            f"{what}: " + "; ".join(parts) + ". Fix or drop them, or set on_bad_input: skip in the config."
+            f"{what}: " + "; ".join(parts) + ". Fix or drop them, or set on_bad_input: skip_row "
+            "(drop those rows) or skip_modality (treat those inputs as missing) in the config."
         )
-    dropped = sorted({i for entries in problems.values() for i, _ in entries})
+    dropped = [] if policy == "skip_modality" else sorted({i for b in problems.values() for i, _ in b})
     skipped = [(i, n, r) for n, entries in problems.items() for i, r in entries]
     keep = np.setdiff1d(np.arange(len(records)), np.asarray(dropped, dtype=int))
+    if skipped:
+        log.warning(skip_log_line(what, skipped, len(records), len(keep), policy))
     if dropped:
-        log.warning("%s: skipped %d of %d rows with unreadable inputs (on_bad_input: skip)",
-                    what, len(dropped), len(records))
         items = {n: [v[i] for i in keep] for n, v in items.items()}
     return LoadedInputs(items=items, rows=keep, skipped=skipped)
 

@@ -50,12 +50,15 @@ def _open(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
         BadInput: missing / empty file, not an image, too large, corrupt data.
     """
     if isinstance(source, Path):
-        if not source.exists():
-            raise BadInput("file not found")
-        if source.is_dir():
-            raise BadInput("is a directory, not an image file")
-        if source.stat().st_size == 0:
-            raise BadInput("zero-byte file")
+        try:
+            if not source.exists():
+                raise BadInput("file not found")
+            if source.is_dir():
+                raise BadInput("is a directory, not an image file")
+            if source.stat().st_size == 0:
+                raise BadInput("zero-byte file")
+        except OSError as exc:  # name too long, permission denied, I/O error, ...
+            raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None
     try:
         image = Image.open(source)  # reads the header only
     except Image.DecompressionBombError as exc:

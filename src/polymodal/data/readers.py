@@ -251,7 +251,7 @@ def _read_json_lines(path: Path) -> pd.DataFrame:
         records = _parse_lines(_read_text(path))
     except ValueError as exc:
         raise _unreadable(path, exc) from None
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    return _frame_of(records, path)
 
 
 def _read_json(path: Path) -> pd.DataFrame:
@@ -280,7 +280,22 @@ def _read_json(path: Path) -> pd.DataFrame:
             f"cannot read {path}: expected every array item to be a JSON object, got "
             f"{type(data[bad[0]]).__name__} at item {bad[0]} ({len(bad)} such items). Write records."
         )
-    return pd.DataFrame.from_records(data) if data else pd.DataFrame()
+    return _frame_of(data, path)
+
+
+def _frame_of(records: list[dict[str, Any]], path: Path) -> pd.DataFrame:
+    """The records as a frame; text that is not valid Unicode (a lone surrogate escape such
+    as ``"\\ud800"``, legal in JSON) cannot be stored and is reported."""
+    try:
+        return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"cannot read {path}: a text value is not valid Unicode ({exc.reason}: "
+            f"{exc.object[max(0, exc.start - 20):exc.end + 20]!a}); JSON escapes like \\ud800 "
+            "must come in surrogate pairs. Repair or re-export the file."
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def _unreadable(path: Path, reason: object) -> DataError:

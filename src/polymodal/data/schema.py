@@ -25,7 +25,7 @@ from pandas.api import types as ptypes
 from polymodal.data.readers import MEDIA_EXTENSIONS
 from polymodal.errors import ConfigError, DataError
 
-__all__ = ["Schema", "infer_schema", "ROLES", "PROBLEM_TYPES"]
+__all__ = ["Schema", "infer_schema", "infer_role", "ROLES", "PROBLEM_TYPES"]
 
 ROLES = ("text", "image", "audio", "numeric", "categorical", "ignore")
 
@@ -44,13 +44,13 @@ class Schema:
     """The label, the problem type, and the role of every other column.
 
     Attributes:
-        label: the label column.
+        label: the label column (None only for an alignment model without one).
         problem_type: one of ``PROBLEM_TYPES``.
         roles: every non-label column -> one of ``ROLES``, in table order.
         reasons: column -> why it got its role (the label's entry says why the problem type).
     """
 
-    label: str
+    label: str | None
     problem_type: str
     roles: dict[str, str]
     reasons: dict[str, str] = field(default_factory=dict)
@@ -75,7 +75,9 @@ class Schema:
 
     def describe(self) -> str:
         """An aligned text table: column, role, why; the label first."""
-        rows = [("column", "role", "why"), (self.label, "label", self.reasons.get(self.label, self.problem_type))]
+        rows = [("column", "role", "why")]
+        if self.label is not None:
+            rows.append((self.label, "label", self.reasons.get(self.label, self.problem_type)))
         rows += [(c, r, self.reasons.get(c, "")) for c, r in self.roles.items()]
         width_column = max(len(row[0]) for row in rows)
         width_role = max(len(row[1]) for row in rows)
@@ -105,7 +107,7 @@ class Schema:
         if not isinstance(data["roles"], Mapping) or not isinstance(data["reasons"], Mapping):
             raise ConfigError("schema dict: 'roles' and 'reasons' must be objects (column -> text).")
         return cls(
-            label=str(data["label"]),
+            label=None if data["label"] is None else str(data["label"]),
             problem_type=str(data["problem_type"]),
             roles={str(k): str(v) for k, v in data["roles"].items()},
             reasons={str(k): str(v) for k, v in data["reasons"].items()},
@@ -136,9 +138,9 @@ def infer_schema(
         ConfigError: unknown problem type; overrides name unknown columns or roles, or the label.
     """
     _check_frame(frame)
-    if problem_type != "auto" and problem_type not in PROBLEM_TYPES:
+    if problem_type != "auto" and problem_type not in _LABEL_CHECKS:  # alignment: data.alignment
         raise ConfigError(
-            f"problem_type {problem_type!r} is not known; expected 'auto' or one of {', '.join(PROBLEM_TYPES)}."
+            f"problem_type {problem_type!r} is not known; expected 'auto' or one of {', '.join(_LABEL_CHECKS)}."
         )
     if label not in frame.columns:
         raise DataError(
@@ -278,7 +280,13 @@ _LABEL_CHECKS: dict[str, Callable[[pd.Series, str], str]] = {
     "classification": _check_classification,
     "regression": _check_regression,
 }
-PROBLEM_TYPES = tuple(_LABEL_CHECKS)
+# alignment: no label check (the label, if any, only groups matching rows; see data.alignment)
+PROBLEM_TYPES = (*_LABEL_CHECKS, "alignment")
+
+
+def infer_role(series: pd.Series) -> tuple[str, str]:
+    """The role ``infer_schema`` would give one column, and why."""
+    return _infer_role(series)
 
 
 # --- roles ------------------------------------------------------------------------------

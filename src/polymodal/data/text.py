@@ -35,6 +35,8 @@ def _text_of(value: Any) -> str | None:
         if pd.api.types.is_scalar(value) and pd.isna(value):
             return None
         value = str(value)
+    if not value.isascii():  # lone surrogates (from JSON "\ud800") cannot be tokenised
+        value = value.encode("utf-8", errors="replace").decode("utf-8")
     return value if value.strip() else None
 
 

@@ -29,6 +29,12 @@ class History(L.Callback):
         row["lr"] = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
         self.rows.append(row)
 
+    def state_dict(self) -> dict:  # kept in training checkpoints (training.checkpoint)
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [dict(r) for r in state["rows"]]
+
 
 class BestWeights(L.Callback):
     """Keeps a copy of the weights at the best monitored value and restores them at the end."""
@@ -53,12 +59,20 @@ class BestWeights(L.Callback):
         if self.state is not None:
             module.load_state_dict(self.state)
 
+    def state_dict(self) -> dict:  # kept in training checkpoints (training.checkpoint)
+        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.state = float(state["best"]), int(state["best_epoch"]), state["state"]
+
 
 class EpochSeeder(L.Callback):
-    """Tells the training dataset the epoch, so augmentation differs per epoch yet repeats per seed."""
+    """Tells the training dataset (and sampler) the epoch, so augmentation and order differ
+    per epoch yet repeat per seed, also in a resumed run."""
 
-    def __init__(self, dataset) -> None:
-        self.dataset = dataset
+    def __init__(self, *targets) -> None:
+        self.targets = targets
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.dataset.set_epoch(trainer.current_epoch)
+        for target in self.targets:
+            target.set_epoch(trainer.current_epoch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import lightning as L
 import pandas as pd
@@ -15,6 +16,10 @@ from polymodal.data.dataset import Collator, MultimodalDataset
 from polymodal.model import MultimodalModel
 from polymodal.training.callbacks import BestWeights, EpochSeeder, History
 from polymodal.training.module import TrainingModule
+from polymodal.training.sampler import EpochSampler
+
+if TYPE_CHECKING:
+    from polymodal.training.resume import RunDirectory
 
 __all__ = ["FitResult", "fit_model", "resolve_precision", "resolve_monitor"]
 
@@ -41,26 +46,35 @@ def resolve_precision(requested: str, accelerator: str) -> str:
 def resolve_monitor(requested: str, task: str) -> tuple[str, str]:
     """The metric early stopping and best-weights selection watch, and its direction."""
     name = "val_loss" if requested == "auto" else requested
-    if task == "regression" and name in ("val_accuracy", "val_f1_macro"):
+    if task == "alignment" or (task == "regression" and name in ("val_accuracy", "val_f1_macro")):
         name = "val_loss"
     return name, ("max" if name in ("val_accuracy", "val_f1_macro") else "min")
 
 
 def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
               collator: Collator, cfg: TrainingConfig, task: str, num_classes: int,
-              seed: int) -> FitResult:
-    """Train ``model`` in place; its weights end at the best validation epoch."""
+              seed: int, checkpoint: "RunDirectory | None" = None) -> FitResult:
+    """Train ``model`` in place; its weights end at the best validation epoch.
+
+    With ``checkpoint`` (a ``training.resume.RunDirectory``) the whole training state is
+    written after every epoch, and training continues from it when it is resuming.
+    """
     L.seed_everything(seed, workers=True, verbose=False)
-    generator = torch.Generator().manual_seed(seed)
+    # Data order depends on (seed, epoch) only, and the loaders never draw from the global
+    # RNG, so a run resumed at epoch k sees what an uninterrupted one would.
+    sampler = EpochSampler(len(train), seed)
     common = dict(collate_fn=collator, num_workers=cfg.num_workers,
                   persistent_workers=cfg.num_workers > 0)
     train_loader = torch.utils.data.DataLoader(
-        train, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+        train, batch_size=cfg.batch_size, sampler=sampler,
+        generator=torch.Generator().manual_seed(seed),
         drop_last=len(train) > cfg.batch_size, **common,
     )
-    val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128), **common)
+    val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128),
+                                             generator=torch.Generator().manual_seed(seed), **common)
+    saving = checkpoint.trainer_parts() if checkpoint is not None else {}
     module = TrainingModule(model, task, num_classes, cfg.learning_rate, cfg.weight_decay,
-                            cfg.warmup_fraction, cfg.scheduler)
+                            cfg.warmup_fraction, cfg.scheduler, cfg.modality_dropout)
     monitor, mode = resolve_monitor(cfg.monitor, task)
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     history, best = History(), BestWeights(monitor, mode)
@@ -70,11 +84,13 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
             precision="bf16-mixed" if precision == "bf16" else "32-true",
             gradient_clip_val=cfg.gradient_clip or None,
             callbacks=[history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
-                       EpochSeeder(train)],
-            logger=False, enable_checkpointing=False, enable_model_summary=False,
+                       EpochSeeder(train, sampler), *saving.get("callbacks", [])],
+            plugins=saving.get("plugins"), enable_checkpointing=bool(saving),
+            logger=False, enable_model_summary=False,
             num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
         )
-        trainer.fit(module, train_loader, val_loader)
+        trainer.fit(module, train_loader, val_loader,
+                    ckpt_path=checkpoint.ckpt_path if checkpoint is not None else None)
     model.eval()
     return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision)
 
@@ -94,6 +110,8 @@ class _quiet_lightning:
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        # Frozen pretrained backbones stay in eval mode on purpose (encoders/pretrained.py).
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 
     def __exit__(self, *exc: object) -> None:
         self._warnings.__exit__(*exc)

@@ -1,0 +1,60 @@
+"""Which inputs each row has: missing columns become absent inputs, and absences are summed up."""
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from polymodal.data.dataset import LoadedInputs
+from polymodal.errors import DataError
+
+__all__ = ["fill_absent_columns", "absent_per_row", "describe_absent"]
+
+log = logging.getLogger("polymodal")
+
+
+def fill_absent_columns(frame: pd.DataFrame, inputs: Mapping[str, Sequence[str]], what: str) -> pd.DataFrame:
+    """Add the input columns ``frame`` lacks, empty, so those inputs are absent in every row.
+
+    Args:
+        inputs: input name → the table columns it reads.
+
+    Raises:
+        DataError: the table has none of the model's input columns (nothing to predict from).
+    """
+    missing = {name: [c for c in cols if c not in frame.columns] for name, cols in inputs.items()}
+    missing = {name: cols for name, cols in missing.items() if cols}
+    if not missing:
+        return frame
+    lacking = sorted({c for cols in missing.values() for c in cols})
+    if len(missing) == len(inputs) and all(
+            len(cols) == len(inputs[name]) for name, cols in missing.items()):
+        raise DataError(
+            f"{what}: none of the model's input columns is in the table (expected "
+            f"{', '.join(map(repr, lacking))}; columns present: {', '.join(map(str, frame.columns))}); "
+            "give at least one of them"
+        )
+    log.warning("%s: column(s) %s not in the table; treated as absent in every row", what,
+                ", ".join(map(repr, lacking)))
+    frame = frame.copy()
+    for column in lacking:
+        frame[column] = None
+    return frame
+
+
+def absent_per_row(loaded: LoadedInputs) -> list[str]:
+    """For each loaded row, the names of its absent inputs joined by ``;`` ("" = none absent)."""
+    names = sorted(loaded.items)
+    return [";".join(n for n in names if loaded.items[n][i] is None) for i in range(len(loaded))]
+
+
+def describe_absent(loaded: LoadedInputs, what: str) -> str | None:
+    """One line counting the rows that lack some input, per input; None when none do."""
+    counts = {n: sum(item is None for item in items) for n, items in sorted(loaded.items.items())}
+    rows = sum(1 for absent in absent_per_row(loaded) if absent)
+    if not rows:
+        return None
+    per = ", ".join(f"{n}: {c:,}" for n, c in counts.items() if c)
+    return (f"{what}: {rows:,} of {len(loaded):,} rows lack some inputs ({per}); "
+            "predicted from the inputs they have")

@@ -1,0 +1,122 @@
+"""The retrieval verbs of the command line: ``polymodal embed | index | search``.
+
+Plain functions with typer annotations; ``polymodal.cli`` registers them on its app (with its
+error handling). Like every command they call the library and hold no logic of their own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from polymodal.errors import DataError, ModelDirError
+
+__all__ = ["embed", "index", "search"]
+
+
+def embed(
+    model: Path = typer.Argument(..., help="model directory"),
+    data: str = typer.Option(..., "--data", help="table holding the column"),
+    column: str = typer.Option(..., "--column", help="text, image or audio column to embed"),
+    out: Path = typer.Option(..., "--out", help="Parquet file to write (row, [id], vector)"),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="also write this column as 'id'"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="rows per forward pass"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+) -> None:
+    """Write one unit vector per row of a column (in the shared space of an alignment model)."""
+    import numpy as np
+    import pandas as pd
+
+    from polymodal.predictor import Predictor
+
+    predictor = Predictor.load(model, data_root=data_root)
+    table = predictor._table(data)
+    if id_column is not None and id_column not in table.frame.columns:
+        raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, table.frame.columns))}")
+    result = predictor.embed(table, column, batch_size=batch_size, progress=True)
+    frame = pd.DataFrame({"row": result.rows})
+    if id_column is not None:
+        frame["id"] = table.frame[id_column].iloc[result.rows].to_numpy()
+    frame["vector"] = list(result.vectors.astype(np.float32))
+    _atomic_parquet(frame, out)
+    typer.echo(f"wrote {len(frame):,} vectors ({result.vectors.shape[1]}-d, {result.space} space) of column "
+               f"'{column}' to {out}" + (f"; {result.n_rows - len(frame):,} rows had no usable input"
+                                        if result.n_rows > len(frame) else ""))
+
+
+def index(
+    model: Path = typer.Argument(..., help="model directory"),
+    data: str = typer.Option(..., "--data", help="table of the items to index"),
+    column: str = typer.Option(..., "--column", help="text, image or audio column to index"),
+    out: Path = typer.Option(..., "--out", help="index folder to write"),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="item ids (default: row number)"),
+    kind: str = typer.Option("flat", "--kind", help="flat (exact) | hnsw | ivf (approximate, large collections)"),
+    nlist: Optional[int] = typer.Option(None, "--nlist", min=1, help="ivf: number of lists (default 4·√N)"),
+    nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1, help="ivf: lists searched per query"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+) -> None:
+    """Build a vector index of a column, stored with the item ids and the model it came from."""
+    from polymodal.predictor import Predictor
+    from polymodal.retrieval.search import index_column
+
+    predictor = Predictor.load(model, data_root=data_root)
+    options = {k: v for k, v in (("nlist", nlist), ("nprobe", nprobe)) if v is not None}
+    built = index_column(predictor, model, data, column, id_column=id_column, kind=kind, progress=True, **options)
+    built.save(out)
+    skipped = built.meta["rows_without_vector"]
+    typer.echo(f"indexed {len(built):,} items of column '{column}' ({built.dim}-d, {built.meta['space']} space, "
+               f"{kind}) into {out}" + (f"; {skipped:,} rows had no usable input" if skipped else ""))
+
+
+def search(
+    index: Path = typer.Argument(..., help="index folder (from polymodal index)"),
+    text: Optional[str] = typer.Option(None, "--text", help="query text"),
+    image: Optional[Path] = typer.Option(None, "--image", help="query image file"),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="query audio file"),
+    like: Optional[List[str]] = typer.Option(None, "--like", help="item id the user liked (repeat for a profile): "
+                                             "recommend similar items"),
+    seen: Optional[List[str]] = typer.Option(None, "--seen", help="item id to leave out of recommendations (repeatable)"),
+    k: int = typer.Option(10, "-k", "--k", help="number of results"),
+    model: Optional[Path] = typer.Option(None, "--model", help="model directory (default: the one the index records)"),
+    query_column: Optional[str] = typer.Option(None, "--query-column", help="model column that embeds the query"),
+    as_json: bool = typer.Option(False, "--json", help="print results as JSON"),
+) -> None:
+    """Nearest items to a text, an image or an audio query; or items like --like ids."""
+    from polymodal.retrieval import Searcher, VectorIndex, recommend
+
+    queries = {"text": text, "image": None if image is None else str(image),
+               "audio": None if audio is None else str(audio)}
+    given = [m for m, v in queries.items() if v is not None]
+    if len(given) + bool(like) != 1:
+        raise DataError("give exactly one query: --text, --image, --audio, or --like ID (repeatable)")
+    if seen and not like:
+        raise DataError("--seen filters recommendations; use it with --like")
+    if like:
+        results = recommend(VectorIndex.load(index), like, seen or (), k=k)
+    else:
+        results = Searcher.open(index, model).search(k=k, column=query_column, **queries)
+    if as_json:
+        typer.echo(results.to_json(orient="records"))
+        return
+    typer.echo(results.to_string(index=False))
+
+
+def _atomic_parquet(frame, out: Path) -> None:
+    """Write ``frame`` to ``out`` through a temporary sibling, so a crash leaves no half file."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise ModelDirError(f"cannot write {out}: {exc.strerror or exc}") from None
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,43 @@
+"""Predictor.explain: ablation and integrated-gradients importance per input."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import FAST, make_table
+from polymodal import Predictor
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table")
+    make_table(folder, n=60).to_csv(folder / "train.csv", index=False)
+    config = {**FAST, "fusion": {"name": "weighted", "hidden": 16},
+              "training": {**FAST["training"], "modality_dropout": 0.3}}
+    return folder, Predictor(label="label", config=config, verbose=False).fit(folder / "train.csv")
+
+
+def test_global_and_per_row_importance(fitted):
+    folder, predictor = fitted
+    importance = predictor.explain(folder / "train.csv", n_steps=16)
+    summary, rows = importance.summary, importance.rows
+    assert list(summary.index) == ["caption", "photo", "tabular"]
+    assert list(summary.columns) == ["modality", "ablation", "ablation_metric_drop", "ig_mean_abs", "ig_share",
+                                     "ig_mean", "fusion_weight"]
+    assert summary["fusion_weight"].sum() == pytest.approx(1.0)  # the weighted fusion's mean weights
+    assert summary["ig_share"].sum() == pytest.approx(1.0)
+    assert len(rows) == 60 and set(rows["predicted"]) <= {"blue", "green", "red"}
+    assert np.isfinite(rows.filter(like="ig_").to_numpy()).all()
+    # Integrated gradients is complete: attributions sum to f(row) - f(baseline).
+    assert importance.ig_convergence_delta < 1e-3 * max(1.0, rows.filter(like="ig_").abs().to_numpy().max())
+
+
+def test_absent_inputs_have_no_importance_and_labels_are_optional(fitted):
+    folder, predictor = fitted
+    frame = pd.read_csv(folder / "train.csv").drop(columns=["label"])
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    frame.loc[[0, 5], "photo"] = None
+    importance = predictor.explain(frame, n_steps=8)
+    assert "ablation_metric_drop" not in importance.summary.columns
+    assert importance.rows.loc[[0, 5], ["ablation_photo", "ig_photo"]].isna().all().all()
+    assert importance.rows.drop(index=[0, 5])[["ablation_photo", "ig_photo"]].notna().all().all()
+    assert (importance.rows.loc[[0, 5], "weight_photo"] == 0).all()  # an absent input gets no weight
