@@ -5,7 +5,8 @@ emoji with alpha), real recordings (FSDD WAV, plus FLAC/OGG/8-, 24-bit and float
 8–48 kHz), real sentences (SST-2, emoji names) and tables (CSV/TSV/JSONL/JSON/Parquet) from
 ``$POLYMODAL_DATA``, trains a small image+audio+text+tabular model on clean files, then
 mutates the files and runs each one through ``Predictor.predict`` (and ``predict_proba`` /
-``evaluate``) under a random ``on_bad_input`` policy, in a worker process with a timeout.
+``evaluate``) under a random ``on_bad_input`` policy, half of them with a data root, in a worker process
+with a timeout.
 
 Every outcome is one of: predicted; a ``PolymodalError`` whose message names the column or
 the file (useful); a ``PolymodalError`` whose message does not (unhelpful); any other
@@ -217,7 +218,8 @@ def make_case(kind: str, n: int, rng: random.Random, corpus: dict, work: Path) -
     base = train.drop(columns=["label"]).sample(3, random_state=rng.randrange(2**31)).reset_index(drop=True)
     base = base.astype(object)  # object cells hold any str (arrow strings refuse surrogates)
     files = [p.read_bytes() for p in corpus["images"][:8] + corpus["audio"][:8]]
-    job = {"kind": kind, "policy": rng.choice(POLICIES), "call": rng.choice(("predict", "predict", "proba"))}
+    job = {"kind": kind, "policy": rng.choice(POLICIES), "call": rng.choice(("predict", "predict", "proba")),
+           "data_root": str(work) if rng.random() < 0.5 else None}  # paths must stay in work/
     if kind in ("image", "audio"):
         pool = corpus["images"] if kind == "image" else corpus["audio"]
         source = rng.choice(pool)
@@ -284,6 +286,7 @@ def worker(model_dir: str, work: str, conn) -> None:
         except EOFError:
             return
         predictor.config_.on_bad_input = job["policy"]
+        predictor.data_root = job["data_root"]
         data = job["table"] if job.get("table") else Table(job["frame"], Path(work), "fuzz case")
         try:
             if job["call"] == "evaluate":

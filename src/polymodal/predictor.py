@@ -169,7 +169,7 @@ class Predictor:
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities, one column per class, one row per input row.
 
-        Rows skipped under ``on_bad_input: skip`` hold NaN.
+        Rows dropped under ``on_bad_input: skip_row`` hold NaN.
         """
         self._check_fitted()
         if self.schema_.problem_type != "classification":
@@ -238,6 +238,9 @@ class Predictor:
         _require_columns(table.frame, self.schema_, str(table.source), need_label=True)
         loaded, target = self._load(table, self.schema_, self.preprocessors_, self.labels_,
                                     self.config_, str(table.source), unknown="drop")
+        if len(loaded) == 0:
+            raise DataError(f"{table.source}: no rows to evaluate: every row was skipped or had a "
+                            "label the model was not trained on")
         metrics, confusion = self._score(loaded, target)
         metrics["skipped_rows"] = len({s[0] for s in loaded.skipped})
         metrics["skipped_inputs"] = len(loaded.skipped)

@@ -217,3 +217,10 @@ def test_paths_the_os_refuses_are_bad_inputs(tmp_path, rgb, voice):
             rgb.load({"photo": value}, tmp_path)
         with pytest.raises(BadInput, match="cannot open the file|file not found"):
             voice.load({"voice": value}, tmp_path)
+
+
+def test_deeply_nested_json_is_a_data_error(tmp_path):
+    for ext in (".json", ".jsonl"):
+        (tmp_path / f"deep{ext}").write_text("[" * 100_000)
+        with pytest.raises(DataError, match="nested too deeply|recursion"):
+            read_table(tmp_path / f"deep{ext}")

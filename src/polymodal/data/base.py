@@ -42,7 +42,7 @@ class BadInput(Exception):
     """One cell cannot be used; ``str(exc)`` is the reason (e.g. ``'truncated file'``).
 
     Internal to the data layer: the dataset catches it and turns it into a ``DataError``
-    that counts and lists the bad rows, or skips them under ``on_bad_input: skip``.
+    that counts and lists the bad rows, or skips them under ``on_bad_input: skip_row`` / ``skip_modality``.
     """
 
 

@@ -238,7 +238,7 @@ def _parse_lines(text: str) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(line, object_pairs_hook=_object_pairs)
-        except ValueError as exc:  # JSONDecodeError and _DuplicateKey
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, _DuplicateKey, too deep
             raise ValueError(f"line {number}: {exc}") from None
         if not isinstance(record, dict):
             raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
@@ -260,6 +260,8 @@ def _read_json(path: Path) -> pd.DataFrame:
         data = json.loads(text, object_pairs_hook=_object_pairs)
     except _DuplicateKey as exc:
         raise _unreadable(path, exc) from None
+    except RecursionError:
+        raise _unreadable(path, "JSON nested too deeply") from None
     except ValueError as whole_error:
         try:  # not one JSON document: maybe JSON lines
             data = _parse_lines(text)

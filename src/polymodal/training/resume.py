@@ -82,7 +82,7 @@ class RunDirectory:
     Args:
         path: the folder (created if needed).
         resume: continue from the checkpoint there, if any. Without it an existing
-            checkpoint is replaced (with a warning) when the first epoch of the new run ends.
+            checkpoint is deleted (with a warning) and the run starts over.
         fingerprint: JSON-able description of the run (see ``Predictor.fit``); a resumed
             run must have the same.
 
@@ -104,10 +104,14 @@ class RunDirectory:
         self.resumed_epoch = 0
         recorded = self._read_json(_RUN)
         progress = self._read_json(_PROGRESS) or {}
-        if self.path.exists() and not self.path.is_dir():
-            raise ModelDirError(f"checkpoint folder {self.path} is a file; choose another --checkpoint-dir")
-        strangers = sorted(p.name for p in self.path.iterdir() if p.name not in _OURS
-                           and not p.name.startswith(".")) if self.path.is_dir() else []
+        try:
+            if self.path.exists() and not self.path.is_dir():
+                raise ModelDirError(f"checkpoint folder {self.path} is a file; choose another --checkpoint-dir")
+            strangers = sorted(p.name for p in self.path.iterdir() if p.name not in _OURS
+                               and not p.name.startswith(".")) if self.path.is_dir() else []
+        except OSError as exc:
+            raise ModelDirError(f"cannot use {self.path} for checkpoints: {exc.strerror or exc}; "
+                                "choose a readable, writable folder (--checkpoint-dir)") from None
         if strangers and recorded is None:
             raise ModelDirError(f"checkpoint folder {self.path} already holds other files "
                                 f"({', '.join(strangers[:3])}); choose an empty or new folder")
