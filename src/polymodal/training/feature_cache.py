@@ -87,7 +87,7 @@ def _compute(pre: BackbonePreprocessor, encoder: torch.nn.Module, items: list[Ba
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
     was_training = encoder.training
-    home = next(encoder.parameters()).device
+    home = next(encoder.parameters(), torch.empty(0)).device  # a lazily loaded backbone has none
     encoder.eval().to(device)
     computed: dict[Any, CachedFeatures] = {}
     try:
@@ -124,7 +124,7 @@ def _weights_digest(module: torch.nn.Module) -> str:
 
 def _check_weights(pre: BackbonePreprocessor, encoder: torch.nn.Module) -> None:
     """Features go into a store keyed by the pretrained weights: never compute them with others."""
-    digest = _weights_digest(encoder.backbone)
+    digest = _weights_digest(encoder.tower())
     if pre.weights_digest_ is None and not pre.saved_:
         pre.weights_digest_ = digest  # weights just read from the backbone's own files
     elif pre.weights_digest_ != digest:
