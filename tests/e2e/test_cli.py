@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import make_table
+from synthetic import make_table
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

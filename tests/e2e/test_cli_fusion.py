@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from conftest import make_table
+from synthetic import make_table
 from test_cli import FAST_YAML, run
 
 

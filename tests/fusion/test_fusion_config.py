@@ -1,7 +1,7 @@
 """Fusion choices in the config: options checked up front, impossible set-ups refused before training."""
 import pytest
 
-from conftest import FAST
+from synthetic import FAST
 from polymodal import Predictor
 from polymodal.config import load_config
 from polymodal.errors import ConfigError

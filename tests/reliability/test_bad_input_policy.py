@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.config import load_config
 from polymodal.errors import DataError

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.data.base import BadInput
 from polymodal.data.paths import PathGuard

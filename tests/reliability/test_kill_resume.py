@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from conftest import make_table
+from synthetic import make_table
 
 CONFIG = {
     "seed": 3,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import polymodal
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.errors import ModelDirError
 from polymodal.modeldir import verify_manifest, write_manifest

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.data.audio import AudioPreprocessor
 from polymodal.data.base import BadInput

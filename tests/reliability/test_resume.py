@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.data.text import TextPreprocessor
 from polymodal.errors import ConfigError, ModelDirError

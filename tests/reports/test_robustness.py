@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from conftest import FAST, make_table
+from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.reports import plot_robustness, robustness_report
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
+from safetensors.torch import load, save_file
 
 __all__ = ["CachedFeatures", "BackboneItem", "FeatureStore", "default_cache_dir", "content_key"]
 
@@ -91,18 +91,16 @@ class FeatureStore:
 
     def get(self, key: str) -> tuple[CachedFeatures, bool] | None:
         """``(features, truncated)`` stored under ``key``, or None (a damaged file is a miss)."""
-        path = self._path(key)
-        if not path.is_file():
-            return None
         try:
-            with safe_open(str(path), framework="pt") as fh:
-                names = set(fh.keys())
-                pooled = fh.get_tensor("pooled")
-                tokens = fh.get_tensor("tokens") if "tokens" in names else None
-                truncated = (fh.metadata() or {}).get("truncated") == "1"
+            data = self._path(key).read_bytes()  # one read: faster than mapping thousands of small files
+            tensors = load(data)
+            header = json.loads(data[8: 8 + int.from_bytes(data[:8], "little")])
         except (OSError, SafetensorError, RuntimeError, ValueError):
+            return None  # absent, or damaged (then overwritten by the next put)
+        if "pooled" not in tensors:
             return None
-        return CachedFeatures(pooled, tokens), truncated
+        truncated = (header.get("__metadata__") or {}).get("truncated") == "1"
+        return CachedFeatures(tensors["pooled"], tensors.get("tokens")), truncated
 
     def put(self, key: str, features: CachedFeatures, truncated: bool = False) -> None:
         """Store atomically; an unwritable cache folder is reported once, then skipped."""
