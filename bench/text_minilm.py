@@ -34,7 +34,7 @@ FINE_TUNE = {**yaml.safe_load(EXAMPLE.read_text()), "columns": {"text": "text"}}
 FROZEN = {
     "columns": {"text": "text"},
     "text": {"backbone": "minilm", "tuning": {"mode": "frozen", "pooling": "mean", "cache": "pooled"}},
-    "training": {"max_epochs": 20, "batch_size": 512, "learning_rate": 3.0e-3, "patience": 3,
+    "training": {"max_epochs": 15, "batch_size": 1024, "learning_rate": 5.0e-3, "patience": 2,
                  "monitor": "val_accuracy", "precision": "auto", "progress_bar": False},
 }
 

@@ -10,6 +10,13 @@ import pytest
 from synthetic import make_table
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests change directory; a relative POLYMODAL_DATA (as in the README) must still resolve.
+    root = os.environ.get("POLYMODAL_DATA")
+    if root:
+        os.environ["POLYMODAL_DATA"] = os.path.abspath(root)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real benchmark data (``$POLYMODAL_DATA``); tests that need it skip without it."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from polymodal.errors import ConfigError
 
@@ -47,6 +47,11 @@ class TuningConfig(_Strict):
     cache: Literal["auto", "tokens", "pooled", "off"] = Field(
         "auto", description="frozen features kept on disk; auto = tokens for text, pooled for image and audio")
 
+    @model_serializer(mode="wrap")
+    def _set_only(self, handler: Any) -> dict[str, Any]:
+        # Only what was given: a column override saved and read back then still inherits the rest.
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
 
 class ModalityConfig(_Strict):
     """Options for one modality (or, under ``column_overrides``, for one column).
@@ -62,6 +67,11 @@ class ModalityConfig(_Strict):
     encoder: dict[str, Any] = Field(default_factory=dict)
     backbone: str | None = None
     tuning: TuningConfig = Field(default_factory=TuningConfig)
+
+    @model_serializer(mode="wrap")
+    def _backbone_if_set(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)  # an unset backbone is left out, so that an override inherits it
+        return data if "backbone" in self.model_fields_set else {k: v for k, v in data.items() if k != "backbone"}
 
 
 class HeadConfig(_Strict):

@@ -8,6 +8,7 @@ import warnings
 import pandas as pd
 import pytest
 from tiny_models import sentences, write_clips, write_images
+from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 
 from polymodal.backbones import resolve_backbone
 from polymodal.backbones.build import backbone_preprocessor, cache_mode
@@ -143,3 +144,13 @@ def test_text_limits():
     assert text_limit(NS(max_position_embeddings=514, model_type="roberta"), unlimited) == 512
     assert text_limit(NS(max_position_embeddings=512, model_type="bert"), NS(model_max_length=128)) == 128
     assert text_limit(NS(model_type="t5"), unlimited) == 512
+
+
+def test_overrides_still_inherit_after_a_save_and_load():
+    import yaml
+
+    config = load_config({"text": {"backbone": "minilm", "tuning": {"mode": "full"}},
+                          "column_overrides": {"review": {"tuning": {"pooling": "cls"}}}})
+    again = load_config(yaml.safe_load(config.to_yaml()))
+    review = again.for_column("review", "text")
+    assert review.backbone == "minilm" and review.tuning.mode == "full" and review.tuning.pooling == "cls"

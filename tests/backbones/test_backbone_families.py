@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from tiny_models import FAMILIES, sentences, write_clips, write_images
+from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 
 from polymodal.backbones.build import backbone_encoder, backbone_preprocessor
 from polymodal.config import ModalityConfig, TrainingConfig

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tiny_models import sentences, write_clips, write_images
+from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 
 from polymodal import Predictor
 

@@ -2,13 +2,17 @@
 and small real inputs (texts, PNG and WAV files) for them.
 
 Nothing is downloaded: each folder is written by ``save_pretrained`` from a config a few
-kilobytes large, with the processor files its family uses.
+kilobytes large, with the processor files its family uses. Test modules import the
+``tiny_backbone`` fixture from here (a ``conftest.py`` in this folder would shadow the
+top-level one that other tests import by name).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from PIL import Image
@@ -126,3 +130,23 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     good, bad = ["good", "great", "fun"], ["bad", "awful", "dull"]
     return [f"the {rng.choice(['movie', 'film', 'plot'])} was {'very ' * (i % 3)}{rng.choice(good if i % 2 else bad)}"
             for i in range(n)]
+
+
+_BUILT: dict[str, Path] = {}  # kind -> folder, shared by the test modules of one session
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> Callable[[str], Path]:
+    """``tiny_backbone("vit")`` → a folder holding a tiny random ViT and its processor."""
+
+    def make(kind: str) -> Path:
+        if kind not in _BUILT or not _BUILT[kind].is_dir():
+            from polymodal.backbones import quiet_transformers
+
+            folder = tmp_path_factory.mktemp(f"tiny-{kind}")
+            with quiet_transformers():
+                build(kind, folder)
+            _BUILT[kind] = folder
+        return _BUILT[kind]
+
+    return make

