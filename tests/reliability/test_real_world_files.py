@@ -177,6 +177,7 @@ def test_messy_cells_train_and_predict(tmp_path):
     frame.to_csv(tmp_path / "train.csv", index=False)
     predictor = Predictor(label="label", config=FAST, verbose=False).fit(tmp_path / "train.csv")
     new = frame.drop(columns=["label"]).iloc[:4].copy()
+    new["photo"] = [str(tmp_path / p) for p in new.photo]  # a DataFrame resolves paths from the cwd
     new["shop"] = ["west", None, 3.0, "north"]  # unseen categories are "unknown", not an error
     assert predictor.predict(new).notna().all()
     new["caption"] = new["caption"].astype(object)
