@@ -8,9 +8,10 @@ mutates the files and runs each one through ``Predictor.predict`` (and ``predict
 ``evaluate``) under a random ``on_bad_input`` policy, half of them with a data root, in a worker process
 with a timeout.
 
-Every outcome is one of: predicted; a ``PolymodalError`` whose message names the column or
+Every outcome is one of: predicted; predicted with the bad input skipped and reported
+(``skip_row`` / ``skip_modality``); a ``PolymodalError`` whose message names the column or
 the file (useful); a ``PolymodalError`` whose message does not (unhelpful); any other
-exception; a timeout (hang); a crash of the worker. All but the first two are failures.
+exception; a timeout (hang); a crash of the worker. All but the first three are failures.
 
     POLYMODAL_DATA=../shared/data .venv/bin/python bench/fuzz.py --inputs 2400
     # bounded, as CI runs it: --inputs 300
@@ -295,7 +296,8 @@ def worker(model_dir: str, work: str, conn) -> None:
                 predictor.predict_proba(data)
             else:
                 predictor.predict(data)
-            conn.send(("predicted", "", ""))
+            skipped = getattr(predictor, "skipped_", None)
+            conn.send(("skipped" if skipped is not None and len(skipped) else "predicted", "", ""))
         except PolymodalError as exc:
             message = str(exc)
             useful = len(message) >= 30 and any(name in message for name in job["names"])
@@ -388,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             table[kind][outcome] += 1
             if outcome == "polymodal":
                 errors[name] += 1
-            if outcome not in ("predicted", "polymodal"):
+            if outcome not in ("predicted", "skipped", "polymodal"):
                 failures.append({"kind": kind, "how": job["how"], "outcome": outcome, "error": name,
                                  "detail": detail, "policy": job["policy"], "call": job["call"]})
                 _keep(args.keep, work, job, failures[-1], n)
@@ -417,14 +419,16 @@ def _keep(folder: Path | None, work: Path, job: dict, failure: dict, n: int) -> 
 
 
 def _report(args, table, errors, failures, slowest, setup, total) -> None:
-    outcomes = ("predicted", "polymodal", "unhelpful", "other", "timeout", "crash")
-    heads = ("predicted", "PolymodalError", "unhelpful-msg", "other-exception", "timeout", "crash")
+    outcomes = ("predicted", "skipped", "polymodal", "unhelpful", "other", "timeout", "crash")
+    heads = ("predicted", "skipped+reported", "PolymodalError", "unhelpful-msg", "other-exception",
+             "timeout", "crash")
     print(f"polymodal fuzz: seed {args.seed}, {sum(sum(c.values()) for c in table.values()):,} mutated inputs, "
           f"timeout {args.timeout:.0f} s per input; setup {setup:.1f} s, total {total:.1f} s")
-    print(f"{'kind':<8}{'inputs':>8}" + "".join(f"{h:>17}" for h in heads))
+    widths = [len(h) + 2 for h in heads]
+    print(f"{'kind':<8}{'inputs':>8}" + "".join(f"{h:>{w}}" for h, w in zip(heads, widths)))
     for kind in (*KINDS, "total"):
         counts = sum(table.values(), Counter()) if kind == "total" else table[kind]
-        print(f"{kind:<8}{sum(counts.values()):>8}" + "".join(f"{counts[o]:>17}" for o in outcomes))
+        print(f"{kind:<8}{sum(counts.values()):>8}" + "".join(f"{counts[o]:>{w}}" for o, w in zip(outcomes, widths)))
     print("PolymodalError types: " + ", ".join(f"{k} {v}" for k, v in errors.most_common()))
     print(f"slowest input: {slowest[0]:.2f} s ({slowest[1]})")
     for failure in failures[:10]:

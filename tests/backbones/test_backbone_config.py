@@ -82,7 +82,7 @@ def test_neither_a_folder_nor_a_hub_id():
 
 
 def test_a_backbone_of_the_wrong_modality(tiny_backbone):
-    with pytest.raises(ConfigError, match="column 'photo' is image, but backbone .* encodes text; name a image"):
+    with pytest.raises(ConfigError, match="column 'photo' is image, but backbone .* encodes text; name an image backbone"):
         resolve_backbone(str(tiny_backbone("bert")), "image", "photo")
     assert resolve_backbone(str(tiny_backbone("clip")), "image", "photo").modalities == ("text", "image")
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import yaml
 
 from synthetic import make_table
 from test_cli import FAST_YAML, run
 
 
+@pytest.mark.slow
 def test_fit_with_modality_dropout_then_robustness_explain_and_partial_predict(tmp_path):
     make_table(tmp_path, n=45).to_csv(tmp_path / "train.csv", index=False)
     config = {**FAST_YAML, "fusion": {"name": "attention", "d_model": 16, "num_heads": 2, "ff_dim": 32},

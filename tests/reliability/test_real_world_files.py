@@ -226,3 +226,14 @@ def test_deeply_nested_json_is_a_data_error(tmp_path):
         (tmp_path / f"deep{ext}").write_text("[" * 100_000)
         with pytest.raises(DataError, match="nested too deeply|recursion"):
             read_table(tmp_path / f"deep{ext}")
+
+
+def test_parquet_text_that_is_not_utf8_is_a_data_error(tmp_path):
+    """Parquet marks a column as UTF-8 text without readers checking it (found by bench/fuzz.py)."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"caption": ["qqqqqqqq", "fine"], "label": ["a", "b"]}).to_parquet(path, compression=None)
+    data = path.read_bytes()
+    assert b"qqqqqqqq" in data
+    path.write_bytes(data.replace(b"qqqqqqqq", b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))
+    with pytest.raises(DataError, match="Invalid UTF8"):
+        read_table(path)

@@ -99,7 +99,8 @@ def resolve_backbone(spec: str, modality: str, column: str) -> BackboneSource:
                       "audio": "MIT/ast-finetuned-audioset-10-10-0.4593"}.get(modality, "another model")
         raise ConfigError(
             f"column '{column}' is {modality}, but backbone {spec!r} ({source.model_type}) encodes "
-            f"{kinds}; name a {modality} backbone (e.g. {suggestion}) for this column, or set "
+            f"{kinds}; name {'an' if modality[0] in 'aeiou' else 'a'} {modality} backbone (e.g. "
+            f"{suggestion}) for this column, or set "
             f"its role with columns: in the config"
         )
     return source

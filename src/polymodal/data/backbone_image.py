@@ -130,8 +130,8 @@ def _overrides(processor: Any, options: Any) -> dict[str, dict[str, Any]]:
         if getattr(processor, "crop_size", None) is not None:
             out["size"]["crop_size"] = {"height": side, "width": side}
     for key in ("mean", "std"):
-        given = getattr(options, key)
-        if given is not None and [round(v, 6) for v in given] != [round(float(v), 6) for v in getattr(processor, f"image_{key}")]:
+        given, own = getattr(options, key), getattr(processor, f"image_{key}")
+        if given is not None and [round(v, 6) for v in given] != [round(float(v), 6) for v in own]:
             out[key] = {f"image_{key}": list(given)}
     return out
 

@@ -202,8 +202,13 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        names = pq.read_schema(path).names
-        _check_columns(names, str(path))
+        schema = pq.read_schema(path)
+        _check_columns(schema.names, str(path))
+        # Parquet promises UTF-8 text but readers do not check it; a damaged file would fail
+        # much later, cell by cell. Check the text columns here.
+        text = [f.name for f in schema if pyarrow.types.is_string(f.type) or pyarrow.types.is_large_string(f.type)]
+        if text:
+            pq.read_table(path, columns=text).validate(full=True)
         return pd.read_parquet(path)
     except DataError:
         raise
