@@ -28,10 +28,9 @@ CONFIG = {
     "align": {"columns": ["audio", "image"], "loss": "infonce", "dim": 64, "match": "label"},
     "image": {"preprocess": {"size": 16, "grayscale": True}, "encoder": {"name": "cnn", "channels": [32, 64]}},
     "audio": {"preprocess": {"sample_rate": 8000, "max_seconds": 1.0, "n_mels": 40, "n_fft": 256,
-                             "hop_length": 80, "win_length": 200, "speed_perturb": 0.2, "freq_warp": 0.2,
-                             "time_masks": 3},
-              "encoder": {"name": "cnn", "channels": [16, 32, 64], "convs_per_block": 1}},
-    "training": {"max_epochs": 30, "batch_size": 64, "learning_rate": 3e-3, "patience": 10,
+                             "hop_length": 80, "win_length": 200},
+              "encoder": {"name": "tdnn"}},
+    "training": {"max_epochs": 15, "batch_size": 64, "learning_rate": 3e-3, "patience": 6,
                  "precision": "32", "progress_bar": False},
 }
 

@@ -1,6 +1,6 @@
 """Search latency of the vector index over 100,000 stored 384-d vectors, one query at a time.
 
-Builds a ``VectorIndex`` (exact ``flat`` by default, and ``hnsw`` for comparison) over random
+Builds a ``VectorIndex`` (exact ``flat`` by default; ``--kinds flat,hnsw,ivf`` to compare) over random
 unit vectors (384-d, MiniLM's width), saves and reloads it as ``polymodal index`` would, then
 times single queries (k=10) and checks each result against a brute-force numpy search
 (every inner product, then the top k). Prints the median and p95 latency per query, numpy's
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--kinds", default="flat", help="comma-separated: flat,hnsw,ivf")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -45,7 +46,7 @@ def main() -> None:
 
     print(f"{args.n:,} stored {args.dim}-d unit vectors, {len(queries)} single queries, k={args.k}")
     print(f"  numpy brute force: {numpy_ms:.2f} ms per query")
-    for kind in ("flat", "hnsw"):
+    for kind in args.kinds.split(","):
         t0 = time.perf_counter()
         built = VectorIndex.build(items, kind=kind)
         build_s = time.perf_counter() - t0

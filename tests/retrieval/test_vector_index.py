@@ -26,6 +26,23 @@ def test_flat_index_returns_the_brute_force_neighbours():
     assert np.allclose(scores, np.take_along_axis(queries @ items.T, expected, axis=1), atol=1e-5)
 
 
+def test_single_queries_scan_then_rerank_exactly_even_among_near_duplicates(tmp_path):
+    """One query goes through the 8-bit scan + exact re-ranking: still numpy's neighbours."""
+    rng = np.random.default_rng(2)
+    centre = _unit(1, d=32)[0]
+    items = centre + rng.normal(0, 0.002, (500, 32)).astype(np.float32)  # near-ties everywhere
+    items = np.concatenate([items, _unit(500, d=32, seed=3)])
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    VectorIndex.build(items).save(tmp_path / "idx")
+    index = VectorIndex.load(tmp_path / "idx")
+    assert (tmp_path / "idx" / "scan.faiss").is_file()
+    for query in [centre, *_unit(10, d=32, seed=4)]:
+        scores, positions = index.search(query[None, :], k=12)
+        exact = items @ query
+        assert np.array_equal(positions[0], np.lexsort((np.arange(len(items)), -exact))[:12])
+        assert np.allclose(scores[0], exact[positions[0]], atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_approximate_kinds_find_the_item_itself(kind, tmp_path):
     items = _unit(400)

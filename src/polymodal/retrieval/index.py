@@ -1,12 +1,15 @@
 """A vector index over unit vectors (faiss, inner product), stored beside its item ids.
 
 Kinds:
-    flat   exact search (``IndexFlatIP``); the default, right up to about a million items.
+    flat   exact search (``IndexFlatIP``); the default, right up to about a million items. A
+           single query scans 8-bit codes first and re-ranks the candidates exactly (see
+           ``retrieval.exact``): the same neighbours, a quarter of the memory traffic.
     hnsw   approximate graph search (``IndexHNSWFlat``): fast on large collections, no training.
     ivf    approximate inverted lists (``IndexIVFFlat``): trained on the vectors; ``nprobe``
            lists are searched per query.
 
-An index folder holds ``index.faiss`` (faiss's own format; reading it runs no code),
+An index folder holds ``index.faiss`` (+ ``scan.faiss`` for flat; faiss's own format,
+reading it runs no code),
 ``ids.json``, ``index.json`` (what was indexed, by which model, how) and a checksummed
 ``manifest.json``; it is written atomically like a model directory. faiss is an optional
 dependency: ``pip install 'polymodal[retrieval]'``.
@@ -26,6 +29,7 @@ import numpy as np
 
 from polymodal.errors import ConfigError, DataError, ModelDirError
 from polymodal.modeldir import MANIFEST, atomic_directory, verify_manifest, write_manifest
+from polymodal.retrieval.exact import build_scan, exact_top_k
 
 __all__ = ["VectorIndex", "KINDS", "model_fingerprint", "import_faiss"]
 
@@ -94,8 +98,9 @@ class VectorIndex:
         meta: what ``index.json`` records (column, modality, space, model, kind, dim, ...).
     """
 
-    def __init__(self, index: Any, ids: list[Any], meta: dict[str, Any]):
+    def __init__(self, index: Any, ids: list[Any], meta: dict[str, Any], scan: Any = None):
         self._index = index
+        self._scan = scan  # flat: the 8-bit scan index of ``retrieval.exact``
         self.ids = ids
         self.meta = meta
         self._position = {str(i): p for p, i in enumerate(ids)}
@@ -139,9 +144,12 @@ class VectorIndex:
         index.add(array)
         if kind == "ivf":
             index.make_direct_map()  # so an item's vector can be read back (more-like-this)
+        scan = None
+        if kind == "flat":  # one query at a time: a compressed scan, then an exact re-ranking
+            scan, settings["error_bound"] = build_scan(faiss, array)
         info = {"format": _FORMAT, "kind": kind, "metric": "inner_product", "dim": dim, "count": n,
                 "settings": settings, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(meta or {})}
-        return cls(index, ids, info)
+        return cls(index, ids, info, scan)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -150,6 +158,8 @@ class VectorIndex:
         path = Path(path)
         with atomic_directory(path) as tmp:
             faiss.write_index(self._index, str(tmp / "index.faiss"))
+            if self._scan is not None:
+                faiss.write_index(self._scan, str(tmp / "scan.faiss"))
             (tmp / "ids.json").write_text(json.dumps(self.ids))
             (tmp / "index.json").write_text(json.dumps(self.meta, indent=2))
             write_manifest(tmp)
@@ -175,16 +185,17 @@ class VectorIndex:
             meta = json.loads((path / "index.json").read_text())
             ids = json.loads((path / "ids.json").read_text())
             index = faiss.read_index(str(path / "index.faiss"))
+            scan = faiss.read_index(str(path / "scan.faiss")) if (path / "scan.faiss").is_file() else None
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelDirError(f"could not read the index in {path}: {exc}; build it again") from None
         if meta.get("format") != _FORMAT:
             raise ModelDirError(f"index {path} has format {meta.get('format')!r}; this polymodal reads "
                                 f"format {_FORMAT}: build the index again")
-        if index.ntotal != len(ids):
+        if index.ntotal != len(ids) or (scan is not None and scan.ntotal != len(ids)):
             raise ModelDirError(f"index {path} holds {index.ntotal:,} vectors but {len(ids):,} ids; build it again")
         if meta.get("kind") in ("ivf", "hnsw"):
             _restore_search_settings(faiss, index, meta)
-        return cls(index, ids, meta)
+        return cls(index, ids, meta, scan)
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -219,6 +230,9 @@ class VectorIndex:
         array = array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
         # One query: OpenMP start-up costs more than it saves (faiss's own advice).
         with _threads(1 if len(array) == 1 else None, faiss):
+            if self._scan is not None and len(array) == 1:
+                bound = float(self.meta["settings"]["error_bound"])
+                return exact_top_k(self._index, self._scan, bound, array, int(k))
             scores, positions = self._index.search(array, int(k))
         return scores, positions.astype(np.int64)
 
