@@ -68,14 +68,18 @@ def exact_top_k(index: Any, scan: Any, bound: float, query: np.ndarray, k: int) 
     while wanted < total:
         approx, candidates = scan.search(query, wanted)
         candidates = candidates[0][candidates[0] >= 0]
-        exact = vectors[candidates] @ query[0]
-        order = np.lexsort((candidates, -exact))[:k_eff]
-        if exact[order[-1]] > float(approx[0, -1]) + bound:
-            return _pad(exact[order], candidates[order], k)
+        scores, positions = _ranked(vectors[candidates] @ query[0], candidates, k_eff)
+        if scores[-1] > float(approx[0, -1]) + bound:
+            return _pad(scores, positions, k)
         wanted *= 2
-    scores = vectors @ query[0]  # the candidates would be most of the collection: score them all
-    order = np.lexsort((np.arange(total), -scores))[:k_eff]
-    return _pad(scores[order], order, k)
+    # The candidates would be most of the collection: score them all.
+    return _pad(*_ranked(vectors @ query[0], np.arange(total), k_eff), k)
+
+
+def _ranked(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``(scores, positions)``, highest score first, ties by lower position."""
+    order = np.lexsort((positions, -scores))[:k]
+    return scores[order], positions[order]
 
 
 def _float_view(index: Any) -> np.ndarray:
