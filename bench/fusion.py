@@ -18,8 +18,9 @@ features cached after the first run); both need the ``minilm`` and ``efficientne
 
 Results are appended to ``<work-dir>/results.jsonl`` as runs finish (each model saved under
 ``<work-dir>/models/``), and a run already there (same benchmark, model, seed and config) is
-not trained again, so an interrupted bench resumes. ``--write docs/benchmarks.md`` replaces the "Fusion" section of that file (other
-sections are kept) with the table, the command and ``--date``.
+not trained again, so an interrupted bench resumes. ``--write docs/benchmarks.md`` replaces
+the "Fusion" section of that file (other sections are kept) with the tables, the command and
+``--date``.
 """
 from __future__ import annotations
 
