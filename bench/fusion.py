@@ -118,10 +118,10 @@ def train_one(tables: dict[str, Path], config: dict[str, Any], seed: int, cache_
               "epochs": predictor.fit_info_["epochs"], "parameters": predictor.fit_info_["parameters"]}
     used = [c for c in remove if config["columns"].get(c) != "ignore"]
     if len(used) > 1:
-        result["removed"] = {}
+        frame, result["removed"] = pd.read_csv(tables["test"]), {}
         for column in used:  # beside the test table, so its relative paths still resolve
             path = tables["test"].with_name(f"{tables['test'].stem}-no-{column}.csv")
-            pd.read_csv(tables["test"]).assign(**{column: None}).to_csv(path, index=False)
+            frame.assign(**{column: None}).to_csv(path, index=False)
             result["removed"][column] = predictor.evaluate(path)["accuracy"]
     return predictor, result
 
