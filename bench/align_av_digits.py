@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from polymodal import Predictor
-from polymodal.data.benchmarks import build_av_digits
+from polymodal.datasets.av_digits import build_av_digits
 
 CONFIG = {
     "problem_type": "alignment",

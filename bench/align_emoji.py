@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from polymodal import Predictor
-from polymodal.data.emoji import build_emoji
+from polymodal.datasets.emoji import build_emoji
 
 CONFIG = {
     "problem_type": "alignment",

@@ -38,8 +38,8 @@ from typing import Any
 import pandas as pd
 
 from polymodal import Predictor
-from polymodal.data.benchmarks import build_av_digits, data_root
-from polymodal.data.emoji import build_emoji
+from polymodal.datasets.av_digits import build_av_digits, data_root
+from polymodal.datasets.emoji import build_emoji
 from polymodal.fusion import FUSIONS
 
 TRAINING = {"progress_bar": False, "precision": "32"}

@@ -52,7 +52,7 @@ def build_corpus(data: Path, work: Path, rng: random.Random) -> dict:
     import soxr
     from PIL import Image, ImageDraw, ImageFont
 
-    from polymodal.data.benchmarks import load_fashion_mnist
+    from polymodal.datasets.av_digits import load_fashion_mnist
 
     seed = work / "seed"
     seed.mkdir(parents=True)

@@ -8,9 +8,10 @@ import torch
 
 from polymodal.backbones.build import backbone_encoder, backbone_preprocessor, load_backbone_preprocessor
 from polymodal.config import DEFAULT_ENCODERS, Config, _check_modality
-from polymodal.data.backbone_processors import BackbonePreprocessor
-from polymodal.data import PREPROCESSORS
-from polymodal.data.base import Preprocessor
+from polymodal.backbones.preprocessor import BackbonePreprocessor
+import polymodal.modalities  # noqa: F401  (registers preprocessors and encoders)
+from polymodal.preprocessing import PREPROCESSORS
+from polymodal.preprocessing import Preprocessor
 from polymodal.data.schema import Schema
 from polymodal.encoders import get_encoder
 from polymodal.errors import ConfigError

@@ -169,7 +169,7 @@ def demo(
     seed: Optional[int] = typer.Option(None, "--seed", help="override seed"),
 ) -> None:
     """Train and evaluate an audio+image classifier on av-digits (spoken + handwritten digits)."""
-    from polymodal.data.benchmarks import build_av_digits, data_root
+    from polymodal.datasets.av_digits import build_av_digits, data_root
     from polymodal.predictor import Predictor
 
     start = time.perf_counter()

@@ -223,12 +223,12 @@ def _check_options(model: type[BaseModel], options: Mapping[str, Any], where: st
 def _check_modality(modality: str, section: ModalityConfig) -> list[str]:
     """Problems with one modality section's preprocess and encoder options."""
     if section.backbone is not None:
-        from polymodal.data.backbone_processors import check_backbone_section
+        from polymodal.backbones.preprocessor import check_backbone_section
 
         return check_backbone_section(modality, section.preprocess, section.encoder)
-    from polymodal.data import PREPROCESSORS
+    import polymodal.modalities  # noqa: F401  (registers preprocessors and encoders)
+    from polymodal.preprocessing import PREPROCESSORS
     from polymodal.encoders.base import ENCODERS, encoder_names
-    import polymodal.encoders  # noqa: F401  (registers the encoders)
 
     problems = _check_options(PREPROCESSORS[modality].Options, section.preprocess, "preprocess")
     name = section.encoder.get("name", DEFAULT_ENCODERS[modality])

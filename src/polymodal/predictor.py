@@ -21,7 +21,7 @@ from polymodal.builders import (
     load_preprocessors,
 )
 from polymodal.config import Config, load_config
-from polymodal.data import PREPROCESSORS, Collator, MultimodalDataset, load_inputs, read_table
+from polymodal.data import Collator, MultimodalDataset, load_inputs, read_table
 from polymodal.data.alignment import alignment_schema, check_align_columns, match_groups
 from polymodal.data.dataset import LoadedInputs
 from polymodal.data.presence import absent_per_row, describe_absent, fill_absent_columns
@@ -33,7 +33,7 @@ from polymodal.errors import ConfigError, DataError, ModelDirError, NotFittedErr
 from polymodal.fusion import check_fusion_inputs
 from polymodal.modeldir import atomic_directory, verify_manifest, write_manifest
 from polymodal.training import classification_metrics, confusion_matrix, fit_model, regression_metrics
-from polymodal.training.feature_cache import prepare_backbone_inputs
+from polymodal.backbones.feature_cache import prepare_backbone_inputs
 from polymodal.training.module import count_parameters
 
 __all__ = ["Predictor"]

@@ -14,7 +14,7 @@ from polymodal.backbones import resolve_backbone
 from polymodal.backbones.build import backbone_preprocessor, cache_mode
 from polymodal.config import ModalityConfig, TrainingConfig, load_config
 from polymodal.errors import ConfigError
-from polymodal.training.feature_cache import prepare_backbone_inputs
+from polymodal.backbones.feature_cache import prepare_backbone_inputs
 
 
 def _fit(modality, folder, values, tmp_path, **preprocess):

@@ -17,7 +17,7 @@ from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 from polymodal.backbones.build import backbone_encoder, backbone_preprocessor
 from polymodal.config import ModalityConfig, TrainingConfig
 from polymodal.errors import ConfigError
-from polymodal.training.feature_cache import prepare_backbone_inputs
+from polymodal.backbones.feature_cache import prepare_backbone_inputs
 from polymodal.training.param_groups import param_groups
 
 CASES = [pytest.param(m, k, id=f"{m}-{k}") for m, kinds in FAMILIES.items() for k in kinds]

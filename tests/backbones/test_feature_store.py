@@ -5,7 +5,7 @@ import logging
 
 import torch
 
-from polymodal.data.feature_store import CachedFeatures, FeatureStore, content_key, default_cache_dir
+from polymodal.backbones.feature_store import CachedFeatures, FeatureStore, content_key, default_cache_dir
 
 
 def test_round_trip_and_keys(tmp_path):

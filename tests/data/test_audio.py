@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from polymodal.data.audio import AudioPreprocessor, frame_settings, log_mel
-from polymodal.data.base import PREPROCESSORS, BadInput
+from polymodal.modalities.audio.preprocess import AudioPreprocessor, frame_settings, log_mel
+from polymodal.preprocessing import PREPROCESSORS, BadInput
 from polymodal.errors import ConfigError
 
 HERE = Path(".")

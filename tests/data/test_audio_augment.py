@@ -1,8 +1,8 @@
 """Speed and frequency-warp perturbation of log-mel frames."""
 import torch
 
-from polymodal.data.audio import AudioPreprocessor
-from polymodal.data.audio_augment import perturb, stretch_time, warp_frequency
+from polymodal.modalities.audio.preprocess import AudioPreprocessor
+from polymodal.modalities.audio.augment import perturb, stretch_time, warp_frequency
 
 
 def test_stretch_changes_length_and_keeps_bins():

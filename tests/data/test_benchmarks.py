@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polymodal.data import benchmarks
-from polymodal.data.benchmarks import (
+from polymodal.datasets import av_digits as benchmarks
+from polymodal.datasets.av_digits import (
     FASHION_MNIST_CLASSES,
     FSDD_DIGEST,
     build_av_digits,

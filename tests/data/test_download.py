@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from polymodal.data.download import download_and_extract
+from polymodal.datasets.download import download_and_extract
 from polymodal.errors import DataError
 
 FILES = {

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polymodal.data.emoji import build_emoji
+from polymodal.datasets.emoji import build_emoji
 from polymodal.errors import DataError
 
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from polymodal.data.base import PREPROCESSORS, BadInput
-from polymodal.data.image import ImagePreprocessor
+from polymodal.preprocessing import PREPROCESSORS, BadInput
+from polymodal.modalities.image.preprocess import ImagePreprocessor
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 SIZE = 32

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymodal.data.base import PREPROCESSORS, BadInput
-from polymodal.data.tabular import TabularPreprocessor
+from polymodal.preprocessing import PREPROCESSORS, BadInput
+from polymodal.modalities.tabular.preprocess import TabularPreprocessor
 from polymodal.errors import ConfigError, NotFittedError
 
 HERE = Path(".")

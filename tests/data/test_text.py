@@ -11,8 +11,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polymodal.data.base import PREPROCESSORS
-from polymodal.data.text import TextPreprocessor
+from polymodal.preprocessing import PREPROCESSORS
+from polymodal.modalities.text.preprocess import TextPreprocessor
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 HERE = Path(".")

@@ -25,7 +25,7 @@ def emoji_table(data_dir: Path, folder: Path, n: int = 40) -> pd.DataFrame:
     """``n`` emoji spread over the benchmark: id (code points), name, image (rendered PNG)."""
     from PIL import ImageFont
 
-    from polymodal.data.emoji import FONT_SIZE, render_emoji
+    from polymodal.datasets.emoji import FONT_SIZE, render_emoji
 
     splits = pd.read_csv(data_dir / "emoji" / "splits.csv", dtype=str)
     chosen = splits.iloc[:: len(splits) // n].head(n)

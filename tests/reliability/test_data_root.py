@@ -12,7 +12,7 @@ from PIL import Image
 
 from synthetic import FAST, make_table
 from polymodal import Predictor
-from polymodal.data.base import BadInput
+from polymodal.preprocessing import BadInput
 from polymodal.data.paths import PathGuard
 from polymodal.errors import ConfigError, DataError
 

@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from polymodal.data.audio import AudioPreprocessor
-from polymodal.data.base import BadInput
-from polymodal.data.image import ImagePreprocessor
+from polymodal.modalities.audio.preprocess import AudioPreprocessor
+from polymodal.preprocessing import BadInput
+from polymodal.modalities.image.preprocess import ImagePreprocessor
 from polymodal.data.paths import PathGuard
 from polymodal.data.readers import read_table
-from polymodal.data.tabular import TabularPreprocessor
-from polymodal.data.text import TextPreprocessor
+from polymodal.modalities.tabular.preprocess import TabularPreprocessor
+from polymodal.modalities.text.preprocess import TextPreprocessor
 from polymodal.errors import DataError
 from polymodal.training.checkpoint import read_checkpoint, write_checkpoint
 

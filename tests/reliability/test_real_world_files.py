@@ -20,9 +20,9 @@ from PIL import Image
 
 from synthetic import FAST, make_table
 from polymodal import Predictor
-from polymodal.data.audio import AudioPreprocessor
-from polymodal.data.base import BadInput
-from polymodal.data.image import ImagePreprocessor
+from polymodal.modalities.audio.preprocess import AudioPreprocessor
+from polymodal.preprocessing import BadInput
+from polymodal.modalities.image.preprocess import ImagePreprocessor
 from polymodal.data.readers import read_table
 from polymodal.errors import DataError
 

@@ -10,7 +10,7 @@ import torch
 
 from synthetic import FAST, make_table
 from polymodal import Predictor
-from polymodal.data.text import TextPreprocessor
+from polymodal.modalities.text.preprocess import TextPreprocessor
 from polymodal.errors import ConfigError, ModelDirError
 from polymodal.training import resume as resume_module
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from polymodal.config import ModalityConfig, TrainingConfig
-from polymodal.data.backbone_processors import BackbonePreprocessor, get_backbone_preprocessor
+from polymodal.backbones.preprocessor import BackbonePreprocessor, get_backbone_preprocessor
 from polymodal.encoders.pretrained import PretrainedEncoder, build_pretrained_encoder
 
 __all__ = ["backbone_preprocessor", "load_backbone_preprocessor", "backbone_encoder", "cache_mode"]

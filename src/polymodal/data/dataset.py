@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from polymodal.data.base import BadInput, Preprocessor
+from polymodal.preprocessing import BadInput, Preprocessor
 from polymodal.data.paths import PathGuard
 from polymodal.data.skips import normalise_policy, skip_log_line
 from polymodal.errors import DataError, PolymodalError

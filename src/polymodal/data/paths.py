@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from polymodal.data.base import BadInput
+from polymodal.preprocessing import BadInput
 from polymodal.data.readers import MEDIA_EXTENSIONS
 from polymodal.errors import ConfigError
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from polymodal.encoders.base import EncoderOutput
-from polymodal.encoders.text import _masked_mean
+from polymodal.encoders.pooling import masked_mean
 from polymodal.errors import ConfigError
 
 __all__ = ["PretrainedEncoder", "build_pretrained_encoder"]
@@ -156,7 +156,7 @@ class PretrainedEncoder(nn.Module):
         elif hidden.dim() == 4 and own is not None:
             pooled = own  # a CNN's own global pooling (with its final norm, if any)
         else:
-            pooled = _masked_mean(tokens, real)  # [B, D]
+            pooled = masked_mean(tokens, real)  # [B, D]
         pooled = pooled * real.any(dim=1, keepdim=True).to(pooled.dtype)  # rows with nothing real → 0
         return EncoderOutput(tokens=tokens, pooled=pooled, mask=real)
 

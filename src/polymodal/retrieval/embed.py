@@ -115,7 +115,7 @@ def embed_table(model: Any, preprocessors: Mapping[str, Any], table: Table, colu
         DataError: ``column`` is not an input of the model or not in the table; unreadable
             inputs under ``on_bad_input: error``.
     """
-    from polymodal.training.feature_cache import prepare_backbone_inputs
+    from polymodal.backbones.feature_cache import prepare_backbone_inputs
 
     name = _input_of(preprocessors, column)
     if column not in table.frame.columns:

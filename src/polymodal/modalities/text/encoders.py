@@ -3,8 +3,7 @@ model (``hf``).
 
 Every encoder reads ``input_ids Long[B, T]`` and ``attention_mask Bool[B, T]`` (True = real
 token, padding on the right) and returns ``EncoderOutput(tokens [B, T, D], pooled [B, D],
-mask [B, T])``. The masked pooling helpers and the packed-RNN wrapper at the top are shared
-with the audio encoders.
+mask [B, T])``.
 """
 from __future__ import annotations
 
@@ -14,68 +13,13 @@ from typing import Any, Literal, Mapping
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.encoders.base import EncoderOutput, register_encoder
+from polymodal.encoders.pooling import masked_max, masked_mean
+from polymodal.encoders.rnn import PackedRNN
 from polymodal.errors import ConfigError
 
 __all__ = ["RNNTextEncoder", "LSTMTextEncoder", "GRUTextEncoder", "TransformerTextEncoder", "HFTextEncoder"]
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def _masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``tokens [B, T, D]`` over positions where ``mask [B, T]`` is True → ``[B, D]``.
-
-    Rows with no real position give zeros. Summed in float32 so bf16 stays accurate.
-    """
-    weights = mask.unsqueeze(-1).float()  # [B, T, 1]
-    total = (tokens.float() * weights).sum(dim=1)  # [B, D]
-    count = weights.sum(dim=1).clamp(min=1.0)  # [B, 1]
-    return (total / count).to(tokens.dtype)
-
-
-def _masked_max(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Max of ``tokens [B, T, D]`` over real positions → ``[B, D]``; rows with none give zeros."""
-    fill = torch.finfo(tokens.dtype).min
-    best = tokens.masked_fill(~mask.unsqueeze(-1), fill).amax(dim=1)  # [B, D]
-    return torch.where(mask.any(dim=1, keepdim=True), best, torch.zeros_like(best))
-
-
-def _mask_from_lengths(lengths: torch.Tensor, length: int) -> torch.Tensor:
-    """``lengths [B]`` → bool ``[B, length]``, True on the first ``lengths[b]`` positions."""
-    return torch.arange(length, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # [B, length]
-
-
-class _PackedRNN(nn.Module):
-    """A (bi)directional LSTM/GRU run over packed sequences, so padding never reaches it.
-
-    Returns ``outputs [B, T, H * directions]`` (zeros at padded positions) and ``last
-    [B, H * directions]`` (the final state of the top layer, each direction at its own end).
-    """
-
-    def __init__(self, cell: Literal["lstm", "gru"], input_size: int, hidden_size: int,
-                 num_layers: int, bidirectional: bool, dropout: float) -> None:
-        super().__init__()
-        rnn_cls = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn_cls(
-            input_size, hidden_size, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.directions = 2 if bidirectional else 1
-        self.out_dim = hidden_size * self.directions
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        total = x.shape[1]
-        # Rows with no real position still need length >= 1 to be packed; callers mask them.
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=total)  # [B, T, H*dirs]
-        h_n = state[0] if isinstance(state, tuple) else state  # [layers*dirs, B, H]
-        top = h_n[-self.directions:]  # [dirs, B, H]
-        last = top.permute(1, 0, 2).reshape(x.shape[0], self.out_dim)  # [B, dirs*H]
-        return outputs, last
 
 
 # --------------------------------------------------------------------------- recurrent
@@ -105,7 +49,7 @@ class RNNTextEncoder(nn.Module):
         super().__init__()
         opts = self.options = self.Options(**options)
         self.embed = nn.Embedding(vocab_size, opts.embed_dim, padding_idx=pad_id)
-        self.rnn = _PackedRNN(self.cell, opts.embed_dim, opts.hidden_size, opts.num_layers,
+        self.rnn = PackedRNN(self.cell, opts.embed_dim, opts.hidden_size, opts.num_layers,
                               opts.bidirectional, opts.dropout)
         self.out_dim = opts.out_dim or self.rnn.out_dim
         self.proj = nn.Linear(self.rnn.out_dim, self.out_dim)
@@ -117,9 +61,9 @@ class RNNTextEncoder(nn.Module):
         outputs, last = self.rnn(x, mask.sum(dim=1))  # [B, T, H*dirs], [B, H*dirs]
         tokens = self.proj(self.dropout(outputs))  # [B, T, D]
         if self.options.pooling == "mean":
-            pooled = _masked_mean(tokens, mask)
+            pooled = masked_mean(tokens, mask)
         elif self.options.pooling == "max":
-            pooled = _masked_max(tokens, mask)
+            pooled = masked_max(tokens, mask)
         else:
             pooled = self.proj(last) * mask.any(dim=1, keepdim=True)  # [B, D]; empty rows → 0
         return EncoderOutput(tokens=tokens, pooled=pooled, mask=mask)
@@ -193,7 +137,7 @@ class TransformerTextEncoder(nn.Module):
         # let it attend everywhere instead; its positions are masked out of the output anyway.
         key_padding = ~mask & mask.any(dim=1, keepdim=True)  # [B, T], True = ignore
         tokens = self.norm(self.encoder(x, src_key_padding_mask=key_padding))  # [B, T, D]
-        pool = _masked_mean if self.options.pooling == "mean" else _masked_max
+        pool = masked_mean if self.options.pooling == "mean" else masked_max
         return EncoderOutput(tokens=tokens, pooled=pool(tokens, mask), mask=mask)
 
 
@@ -262,7 +206,7 @@ class HFTextEncoder(nn.Module):
         if self.options.pooling == "cls":
             pooled = tokens[:, 0] * mask.any(dim=1, keepdim=True)  # [B, D]; empty rows → 0
         else:
-            pooled = _masked_mean(tokens, mask)
+            pooled = masked_mean(tokens, mask)
         return EncoderOutput(tokens=tokens, pooled=pooled, mask=mask)
 
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from polymodal.encoders.base import EncoderOutput, register_encoder
-from polymodal.encoders.text import _mask_from_lengths, _masked_max, _masked_mean, _PackedRNN
+from polymodal.encoders.rnn import PackedRNN
+from polymodal.encoders.pooling import mask_from_lengths, masked_max, masked_mean
 from polymodal.errors import ConfigError
 
 __all__ = ["CNNAudioEncoder", "RNNAudioEncoder", "LSTMAudioEncoder", "GRUAudioEncoder"]
@@ -26,10 +27,10 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
 def _pool(tokens: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """Masked ``mean`` / ``max`` / ``meanmax`` (their average) of ``tokens [B, T, D]`` → ``[B, D]``."""
     if how == "mean":
-        return _masked_mean(tokens, mask)
+        return masked_mean(tokens, mask)
     if how == "max":
-        return _masked_max(tokens, mask)
-    return 0.5 * (_masked_mean(tokens, mask) + _masked_max(tokens, mask))
+        return masked_max(tokens, mask)
+    return 0.5 * (masked_mean(tokens, mask) + masked_max(tokens, mask))
 
 
 class _MaskedConvLayer(nn.Module):
@@ -136,7 +137,7 @@ class RNNAudioEncoder(nn.Module):
                 nn.GELU(),
             )
             rnn_in = opts.frontend_channels
-        self.rnn = _PackedRNN(self.cell, rnn_in, opts.hidden_size, opts.num_layers,
+        self.rnn = PackedRNN(self.cell, rnn_in, opts.hidden_size, opts.num_layers,
                               opts.bidirectional, opts.dropout)
         self.dropout = nn.Dropout(opts.dropout)
         self.out_dim = opts.out_dim or self.rnn.out_dim
@@ -149,7 +150,7 @@ class RNNAudioEncoder(nn.Module):
         if self.frontend is not None:
             x = self.frontend(x.transpose(1, 2)).transpose(1, 2)  # [B, ceil(T/2), C]
             lengths = (lengths + 1) // 2
-        mask = _mask_from_lengths(lengths, x.shape[1])  # [B, T']
+        mask = mask_from_lengths(lengths, x.shape[1])  # [B, T']
         outputs, _ = self.rnn(self.dropout(x), lengths)  # [B, T', H*dirs]
         tokens = self.proj(self.dropout(outputs))  # [B, T', D]
         return EncoderOutput(tokens=tokens, pooled=_pool(tokens, mask, self.options.pooling), mask=mask)

@@ -21,8 +21,8 @@ import soxr
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from polymodal.data.audio_augment import perturb
-from polymodal.data.base import BadInput, read_state, register_preprocessor, write_state
+from polymodal.modalities.audio.augment import perturb
+from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
 from polymodal.errors import ConfigError
 
 __all__ = ["AudioPreprocessor", "log_mel", "frame_settings"]

@@ -19,8 +19,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers
-from polymodal.data.audio import _read, _source
-from polymodal.data.backbone_processors import (
+from polymodal.modalities.audio.preprocess import _read, _source
+from polymodal.backbones.preprocessor import (
     BackbonePreprocessor,
     file_bytes,
     override_note,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from polymodal.data.download import download_and_extract
+from polymodal.datasets.download import download_and_extract
 from polymodal.errors import DataError
 
 __all__ = [

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from polymodal.data.base import BadInput, read_state, register_preprocessor, write_state
+from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 __all__ = ["ImagePreprocessor"]

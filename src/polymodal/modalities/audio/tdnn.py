@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from polymodal.encoders.base import EncoderOutput, register_encoder
-from polymodal.encoders.text import _masked_mean
+from polymodal.encoders.pooling import masked_mean
 
 __all__ = ["TDNNAudioEncoder"]
 
@@ -82,7 +82,7 @@ class TDNNAudioEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, mask)  # [B, C, T]
         tokens = self.token_proj(x.transpose(1, 2)) * mask.unsqueeze(-1).to(x.dtype)  # [B, T, D]
-        mean = _masked_mean(tokens, mask)  # [B, D]
-        var = _masked_mean((tokens - mean.unsqueeze(1)).pow(2), mask)  # [B, D]
+        mean = masked_mean(tokens, mask)  # [B, D]
+        var = masked_mean((tokens - mean.unsqueeze(1)).pow(2), mask)  # [B, D]
         stats = torch.cat([mean, var.clamp_min(1e-6).sqrt()], dim=-1)  # [B, 2D]
         return EncoderOutput(tokens=tokens, pooled=self.pool_proj(stats), mask=mask)

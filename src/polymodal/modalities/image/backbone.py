@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers
-from polymodal.data.backbone_processors import (
+from polymodal.backbones.preprocessor import (
     BackbonePreprocessor,
     file_bytes,
     override_note,
     padded_stack,
     register_backbone_preprocessor,
 )
-from polymodal.data.image import _open, _source, _to_l_or_rgb
+from polymodal.modalities.image.preprocess import _open, _source, _to_l_or_rgb
 from polymodal.errors import ConfigError
 
 __all__ = ["BackboneImagePreprocessor"]

@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from polymodal.data.base import read_state, register_preprocessor, write_state
+from polymodal.preprocessing import read_state, register_preprocessor, write_state
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 __all__ = ["TextPreprocessor"]

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from polymodal.data.base import BadInput, read_state, register_preprocessor, write_state
+from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
 from polymodal.errors import ConfigError, NotFittedError
 
 __all__ = ["TabularPreprocessor"]

@@ -18,9 +18,9 @@ from typing import Any, Mapping
 
 import torch
 
-from polymodal.data.backbone_processors import BackbonePreprocessor
+from polymodal.backbones.preprocessor import BackbonePreprocessor
 from polymodal.data.dataset import LoadedInputs
-from polymodal.data.feature_store import BackboneItem, CachedFeatures
+from polymodal.backbones.feature_store import BackboneItem, CachedFeatures
 from polymodal.errors import ModelDirError
 
 __all__ = ["prepare_backbone_inputs"]

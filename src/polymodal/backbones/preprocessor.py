@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from polymodal.backbones import load_tower, resolve_backbone, save_tower_config, save_tower_weights, weights_fingerprint
 from polymodal.backbones.towers import WEIGHTS
-from polymodal.data.base import BadInput, read_state, write_state
-from polymodal.data.feature_store import BackboneItem, FeatureStore, content_key, default_cache_dir
+from polymodal.preprocessing import BadInput, read_state, write_state
+from polymodal.backbones.feature_store import BackboneItem, FeatureStore, content_key, default_cache_dir
 from polymodal.errors import ConfigError, NotFittedError
 
 __all__ = ["BackbonePreprocessor", "BACKBONE_PREPROCESSORS", "register_backbone_preprocessor",
@@ -307,7 +307,7 @@ def file_bytes(source: Any) -> bytes:
 
 def get_backbone_preprocessor(modality: str) -> type[BackbonePreprocessor]:
     """The backbone preprocessor class for ``modality`` (text, image or audio)."""
-    from polymodal.data import backbone_audio, backbone_image, backbone_text  # noqa: F401  (register)
+    import polymodal.modalities  # noqa: F401  (register)
 
     if modality not in BACKBONE_PREPROCESSORS:
         raise ConfigError(f"{modality} columns have no pretrained backbones; remove backbone: "

@@ -14,8 +14,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers, text_limit, tower_config
-from polymodal.data.backbone_processors import BackbonePreprocessor, register_backbone_preprocessor
-from polymodal.data.text import _text_of
+from polymodal.backbones.preprocessor import BackbonePreprocessor, register_backbone_preprocessor
+from polymodal.modalities.text.preprocess import _text_of
 from polymodal.errors import ConfigError
 
 __all__ = ["BackboneTextPreprocessor"]

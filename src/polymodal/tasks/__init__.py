@@ -1,0 +1,1 @@
+"""Tasks: what a model predicts, how its labels are encoded, scored and formatted."""
