@@ -1,6 +1,6 @@
 """Cross-modal retrieval on av-digits: a spoken digit finds a handwritten image of it.
 
-Builds the av-digits tables (``data.benchmarks.build_av_digits``; splits fixed by
+Builds the av-digits tables (``datasets.av_digits.build_av_digits``; splits fixed by
 ``$POLYMODAL_DATA/av-digits/pairs.csv``: test clips are from speakers theo and yweweler,
 never heard in training, and test images are never used in training), trains an alignment
 model between the ``audio`` and ``image`` columns with ``match: label`` (every image of the
@@ -12,13 +12,9 @@ is a retrieved image that shows the spoken digit.
 """
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-import time
 from pathlib import Path
 
-from polymodal import Predictor
+from _align import main
 from polymodal.datasets.av_digits import build_av_digits
 
 CONFIG = {
@@ -35,35 +31,6 @@ CONFIG = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None, help="default: $POLYMODAL_DATA")
-    parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "polymodal" / "av-digits")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--loss", choices=["infonce", "siglip"], default="infonce")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", type=Path, default=None, help="also write the model directory here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-
-    start = time.perf_counter()
-    tables = build_av_digits(args.data_dir, args.work_dir)
-    config = {**CONFIG, "seed": args.seed, "align": {**CONFIG["align"], "loss": args.loss}}
-    if args.epochs:
-        config["training"] = {**CONFIG["training"], "max_epochs": args.epochs}
-    predictor = Predictor(config=config).fit(tables["train"], tuning_data=tables["val"])
-    test = predictor.evaluate(tables["test"], record_as="test")
-    if args.save:
-        predictor.save(args.save)
-    seconds = time.perf_counter() - start
-    print(f"av-digits alignment ({args.loss}), test: speakers theo + yweweler (unseen), "
-          f"{predictor.fit_info_['epochs']} epochs, {seconds:.0f}s")
-    for a, b in (("audio", "image"), ("image", "audio")):
-        p = f"{a}_to_{b}_"
-        print(f"  {a}→{b}: R@1 {test[p + 'recall@1']:.1%}  R@5 {test[p + 'recall@5']:.1%}  "
-              f"R@10 {test[p + 'recall@10']:.1%}  median rank {test[p + 'median_rank']:.0f}  "
-              f"MRR {test[p + 'mrr']:.3f}  ({test[p + 'queries']} queries, {test[p + 'gallery']} items)")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, CONFIG, build_av_digits, Path.home() / ".cache" / "polymodal" / "av-digits",
+         headline="av-digits alignment ({loss}), test: speakers theo + yweweler (unseen)")

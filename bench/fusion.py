@@ -38,7 +38,8 @@ from typing import Any
 import pandas as pd
 
 from polymodal import Predictor
-from polymodal.datasets.av_digits import build_av_digits, data_root
+from polymodal.datasets.av_digits import build_av_digits
+from polymodal.datasets.root import data_root
 from polymodal.datasets.emoji import build_emoji
 from polymodal.fusion import FUSIONS
 

@@ -13,8 +13,11 @@ Every outcome is one of: predicted; predicted with the bad input skipped and rep
 the file (useful); a ``PolymodalError`` whose message does not (unhelpful); any other
 exception; a timeout (hang); a crash of the worker. All but the first three are failures.
 
-    POLYMODAL_DATA=../shared/data .venv/bin/python bench/fuzz.py --inputs 2400
-    # bounded, as CI runs it: --inputs 300
+    POLYMODAL_DATA=../shared/data .venv/bin/python bench/fuzz.py --inputs 2400 --damaged 500
+    # bounded, as CI runs it: --inputs 300 --damaged 100; damaged folders only: --inputs 0
+
+``--damaged N`` also runs N damaged model directories, checkpoint folders and vector indexes
+whose manifests were recomputed (``bench/fuzz_damaged.py``).
 
 Prints one row per input kind and ``non-PolymodalError failures: N``; exits 1 when N > 0.
 """
@@ -52,7 +55,7 @@ def build_corpus(data: Path, work: Path, rng: random.Random) -> dict:
     import soxr
     from PIL import Image, ImageDraw, ImageFont
 
-    from polymodal.datasets.av_digits import load_fashion_mnist
+    from polymodal.datasets.fashion_mnist import load_fashion_mnist
 
     seed = work / "seed"
     seed.mkdir(parents=True)
@@ -277,7 +280,7 @@ def worker(model_dir: str, work: str, conn) -> None:
     torch.set_num_threads(1)
     logging.getLogger("polymodal").setLevel(logging.ERROR)
     from polymodal import Predictor
-    from polymodal.data.readers import Table
+    from polymodal.data.tables import Table
     from polymodal.errors import PolymodalError
 
     predictor = Predictor.load(model_dir)
@@ -286,17 +289,17 @@ def worker(model_dir: str, work: str, conn) -> None:
             job = conn.recv()
         except EOFError:
             return
-        predictor.config_.on_bad_input = job["policy"]
+        policy = job["policy"]
         predictor.data_root = job["data_root"]
         data = job["table"] if job.get("table") else Table(job["frame"], Path(work), "fuzz case")
         try:
             if job["call"] == "evaluate":
-                predictor.evaluate(data)
+                skipped = predictor.evaluate_report(data, on_bad_input=policy).skipped
             elif job["call"] == "proba":
-                predictor.predict_proba(data)
+                predictor.predict_proba(data, on_bad_input=policy)
+                skipped = None
             else:
-                predictor.predict(data)
-            skipped = getattr(predictor, "skipped_", None)
+                skipped = predictor.predict_report(data, on_bad_input=policy).skipped
             conn.send(("skipped" if skipped is not None and len(skipped) else "predicted", "", ""))
         except PolymodalError as exc:
             message = str(exc)
@@ -309,13 +312,16 @@ def worker(model_dir: str, work: str, conn) -> None:
 class Runner:
     """One worker process; restarted after a timeout or a crash."""
 
-    def __init__(self, model_dir: Path, work: Path, timeout: float) -> None:
+    def __init__(self, model_dir: Path | None, work: Path | None, timeout: float, target=None) -> None:
         self.args, self.timeout, self.proc = (str(model_dir), str(work)), timeout, None
+        self.target = target or worker  # another worker (fuzz_damaged.worker) takes the pipe only
+        if target is not None:
+            self.args = ()
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker, args=(*self.args, child), daemon=True)
+        self.proc = ctx.Process(target=self.target, args=(*self.args, child), daemon=True)
         self.proc.start()
         child.close()
 
@@ -347,6 +353,8 @@ class Runner:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", type=int, default=2400, help="mutated inputs to run (all kinds)")
+    parser.add_argument("--damaged", type=int, default=500,
+                        help="damaged model directories, checkpoint folders and indexes (bench/fuzz_damaged.py)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per input before it counts as a hang")
     parser.add_argument("--data-dir", type=Path, default=None, help="real data (default: $POLYMODAL_DATA)")
@@ -370,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         corpus = build_corpus(data, work, rng)
         (work / "cases").mkdir()
-        predictor = Predictor(label="label", config=TRAIN_CONFIG, verbose=False).fit(work / "train.csv")
+        predictor = Predictor(label="label", config=TRAIN_CONFIG, verbose=False).fit(
+            work / "train.csv", checkpoint_dir=work / "run")  # the run folder: a damaged-case source
         predictor.save(work / "model")
         setup = time.perf_counter() - start
         counts = {k: round(args.inputs * SHARE[k]) for k in KINDS}
@@ -399,11 +408,24 @@ def main(argv: list[str] | None = None) -> int:
             for leftover in work.glob("table*.*"):
                 leftover.unlink()
         runner.stop()
+        damaged = None
+        if args.damaged:
+            import fuzz_damaged
+
+            t0, other = time.perf_counter(), Runner(None, None, args.timeout, target=fuzz_damaged.worker)
+            damaged = fuzz_damaged.run_damaged(args.damaged, work, work / "model", work / "run",
+                                               work / "train.csv", rng, other, mutate)
+            other.stop()
+            damaged = (*damaged, time.perf_counter() - t0)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
     _report(args, table, errors, failures, slowest, setup, time.perf_counter() - start)
-    return 1 if failures else 0
+    if damaged is not None:
+        import fuzz_damaged
+
+        fuzz_damaged.report(*damaged)
+    return 1 if failures or (damaged and damaged[1]) else 0
 
 
 def _keep(folder: Path | None, work: Path, job: dict, failure: dict, n: int) -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from polymodal import Predictor
-from polymodal.datasets.av_digits import data_root
+from polymodal.datasets.root import data_root
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "minilm.yaml"  # the fine-tuning settings
 FINE_TUNE = {**yaml.safe_load(EXAMPLE.read_text()), "columns": {"text": "text"}}

@@ -1,4 +1,4 @@
-"""Shared fixtures: real data location and a small synthetic multimodal table."""
+"""Shared fixtures: real data location, one torch thread, and a small synthetic multimodal table."""
 from __future__ import annotations
 
 import os
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from synthetic import make_table
 
@@ -24,6 +25,18 @@ def data_dir() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("POLYMODAL_DATA is not set to the benchmark data folder")
     return Path(root)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module, restored after it: per-item ops are tiny and a busy box is slow.
+
+    Use it as ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -1,6 +1,8 @@
-"""Synthetic multimodal tables for tests (importable as ``synthetic``)."""
+"""Synthetic multimodal tables and archives for tests (importable as ``synthetic``)."""
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +42,14 @@ FAST = {
     "image": {"preprocess": {"size": 12}, "encoder": {"name": "cnn", "channels": [8, 16]}},
     "training": {"max_epochs": 3, "batch_size": 16, "progress_bar": False, "precision": "32"},
 }
+
+
+def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    """Write a ``.tar.gz`` holding ``members`` (name inside the archive → bytes); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

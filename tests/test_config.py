@@ -65,3 +65,52 @@ def test_column_override_merges_on_modality_defaults():
                           "column_overrides": {"photo": {"preprocess": {"grayscale": True}}}})
     merged = config.for_column("photo", "image")
     assert merged.preprocess == {"size": 32, "grayscale": True}
+
+
+def test_a_misspelt_key_of_a_hugging_face_config_is_refused():
+    # transformers would keep `hiden_size` silently and build a 768-wide BERT-base instead.
+    with pytest.raises(ConfigError, match=r"config\.hiden_size: not an option of the bert configuration; "
+                                          r"did you mean 'hidden_size'\?"):
+        load_config({"text": {"encoder": {"name": "hf", "config": {"hiden_size": 8}}}})
+    with pytest.raises(ConfigError, match="'bertt' is not a Hugging Face model type"):
+        load_config({"text": {"encoder": {"name": "hf", "model_type": "bertt"}}})
+    load_config({"text": {"encoder": {"name": "hf", "config": {"hidden_size": 8, "num_hidden_layers": 1}}}})
+
+
+def test_an_unknown_problem_type_names_the_registered_tasks():
+    with pytest.raises(ConfigError, match="unknown problem_type 'regresion'; expected auto or one of "
+                                          "classification, regression, alignment"):
+        load_config({"problem_type": "regresion"})
+
+
+def _table_for_every_shipped_config(folder: Path) -> Path:
+    """A small table with every column the shipped configs name: text, two images, audio."""
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        label = i % 2
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / f"d{i}.png")
+        wave = np.sin(np.arange(4000) * (0.05 + 0.05 * label)) * 0.3 + rng.normal(0, 0.01, 4000)
+        sf.write(folder / f"a{i}.wav", wave.astype(np.float32), 8000)
+        rows.append({"caption": f"item {'red' if label else 'blue'} number {i}", "photo": f"p{i}.png",
+                     "image": f"d{i}.png", "audio": f"a{i}.wav", "speaker": f"s{i % 3}", "label": label})
+    pd.DataFrame(rows).to_csv(folder / "train.csv", index=False)
+    return folder / "train.csv"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_builds_and_trains(path, tmp_path):
+    """Each shipped config trains for an epoch on a table with the columns it names."""
+    from polymodal import Predictor
+
+    config = load_config(path).model_dump()
+    config["training"].update(max_epochs=1, progress_bar=False, cache_dir=str(tmp_path / "cache"))
+    label = None if config["problem_type"] == "alignment" else "label"
+    predictor = Predictor(label=label, config=config, verbose=False).fit(_table_for_every_shipped_config(tmp_path))
+    assert len(predictor.history_) == 1 and predictor.model_ is not None

@@ -151,10 +151,12 @@ def test_missing_input_column_at_predict_is_an_absent_input(fitted):
     frame = pd.read_csv(folder / "train.csv").drop(columns=["caption"])
     frame["photo"] = [str(folder / p) for p in frame.photo]
     frame.loc[2, "photo"] = None  # an empty cell: that row has no image either
-    labels = predictor.predict(frame)
-    assert labels.notna().all()
-    absent = predictor.absent_
+    report = predictor.predict_report(frame)
+    assert report.predictions.notna().all()
+    absent = report.absent
     assert absent[2] == "caption;photo" and set(absent.drop(2)) == {"caption"}
+    pd.testing.assert_series_equal(predictor.predict(frame), report.predictions)
+    assert not hasattr(predictor, "absent_") and not hasattr(predictor, "skipped_")  # predict mutates nothing
     with pytest.raises(DataError, match="none of the model's input columns"):
         predictor.predict(pd.DataFrame({"other": [1, 2]}))
 

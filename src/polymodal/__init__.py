@@ -1,8 +1,8 @@
 """polymodal: multimodal deep learning."""
 from polymodal.errors import (ConfigError, DataError, ModelDirError, NotFittedError,
-                              PolymodalError)
+                              PolymodalError, TrainingError)
 
-__version__ = "0.1.0"
+from polymodal._version import __version__
 
 
 def __getattr__(name: str):
@@ -16,4 +16,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["Predictor", "PolymodalError", "ConfigError", "DataError", "ModelDirError",
-           "NotFittedError", "__version__"]
+           "NotFittedError", "TrainingError", "__version__"]

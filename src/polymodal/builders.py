@@ -1,74 +1,112 @@
-"""Build preprocessors and the model from a config and a schema (the one place names resolve)."""
+"""Build preprocessors and the model from a config and a schema (the one place names resolve).
+
+Every name resolves through a registry: a column's role to its modality (``modalities``),
+an encoder name to its class (``encoders``), a fusion name (``fusion``), the task (``tasks``).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from polymodal.backbones.build import backbone_encoder, backbone_preprocessor, load_backbone_preprocessor
-from polymodal.config import DEFAULT_ENCODERS, Config, _check_modality
 from polymodal.backbones.preprocessor import BackbonePreprocessor
-import polymodal.modalities  # noqa: F401  (registers preprocessors and encoders)
-from polymodal.preprocessing import PREPROCESSORS
-from polymodal.preprocessing import Preprocessor
+from polymodal.config import Config, ModalityConfig, TrainingConfig
 from polymodal.data.schema import Schema
 from polymodal.encoders import get_encoder
+from polymodal.backbones.encoder import build_pretrained_encoder
 from polymodal.errors import ConfigError
 from polymodal.fusion import get_fusion
-from polymodal.heads import AlignmentHead, ClassificationHead, LateHead, RegressionHead
+from polymodal.heads import AlignmentHead, get_head
+from polymodal.modalities import get_modality, modalities
 from polymodal.model import MultimodalModel
+from polymodal.tasks import get_task
+from polymodal.preprocessing import Preprocessor
+from polymodal.runtime import resolve_precision
 
-__all__ = ["TABULAR", "input_specs", "build_preprocessors", "load_preprocessors", "build_model",
-           "check_column_overrides"]
-
-TABULAR = "tabular"  # the input name that holds every numeric and categorical column
+__all__ = ["input_specs", "section_of", "build_preprocessors", "load_preprocessors", "build_model",
+           "cache_mode", "backbone_preprocessor", "backbone_encoder"]
 
 
 def input_specs(schema: Schema) -> list[dict[str, Any]]:
-    """One spec per model input: ``{name, modality, columns}``, in sorted name order."""
-    specs = [
-        {"name": col, "modality": role, "columns": [col]}
-        for col, role in schema.roles.items() if role in ("text", "image", "audio")
-    ]
-    numeric, categorical = schema.inputs("numeric"), schema.inputs("categorical")
-    if numeric or categorical:
-        name = TABULAR if TABULAR not in schema.roles else f"_{TABULAR}"
-        specs.append({"name": name, "modality": "tabular", "columns": numeric + categorical,
-                      "numeric": numeric, "categorical": categorical})
+    """One spec per model input: ``{name, modality, columns}``, in sorted name order.
+
+    A one-column modality (text, image, audio) makes one input per column, named after it; a
+    grouped one (tabular) makes one input of every column of its roles, named after the
+    modality (``_<name>`` when a column has that name), and lists them per role too.
+    """
+    specs = []
+    for plugin in modalities():
+        if plugin.one_column:
+            specs += [{"name": c, "modality": plugin.name, "columns": [c]}
+                      for c, role in schema.roles.items() if role in plugin.roles]
+            continue
+        by_role = {role: schema.inputs(role) for role in plugin.roles}
+        columns = [c for role in plugin.roles for c in by_role[role]]
+        if columns:
+            name = plugin.name if plugin.name not in schema.roles else f"_{plugin.name}"
+            specs.append({"name": name, "modality": plugin.name, "columns": columns, **by_role})
     return sorted(specs, key=lambda s: s["name"])
 
 
-def check_column_overrides(config: Config, schema: Schema) -> None:
-    """Every ``column_overrides`` entry must name an input column and hold valid options."""
-    problems = []
-    for column, section in config.column_overrides.items():
-        role = schema.roles.get(column)
-        if role not in ("text", "image", "audio"):
-            what = "is not in the table" if role is None else f"has role {role!r}"
-            problems.append(f"column_overrides.{column}: column {what}; overrides apply to text, image and audio columns")
-            continue
-        merged = config.for_column(column, role)
-        problems += [f"column_overrides.{column}.{p}" for p in _check_modality(role, merged)]
-    if problems:
-        raise ConfigError(f"config has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+def section_of(config: Config, name: str, modality: str) -> ModalityConfig:
+    """The options of input ``name``: its modality's section with the column's overrides."""
+    if get_modality(modality).one_column:
+        return config.for_column(name, modality)
+    return config.section(modality)
+
+
+def cache_mode(modality: str, section: ModalityConfig) -> str:
+    """What the feature cache keeps for this column: ``tokens``, ``pooled`` or ``off``.
+
+    Only frozen backbones are cached. ``auto`` keeps what the modality says (tokens for short
+    text sequences, pooled vectors for images and audio, hundreds of positions each).
+    """
+    tuning = section.tuning
+    if tuning.mode != "frozen" or tuning.cache == "off":
+        return "off"
+    if tuning.cache == "auto":
+        return get_modality(modality).feature_cache
+    return tuning.cache
+
+
+def _runtime(modality: str, section: ModalityConfig, training: TrainingConfig) -> dict[str, Any]:
+    """A backbone preprocessor's run settings: what to cache, where, at which precision."""
+    return {"cache": cache_mode(modality, section), "cache_dir": training.cache_dir,
+            "precision": resolve_precision(training.precision, training.accelerator)}
+
+
+def _backbone_class(modality: str) -> type[BackbonePreprocessor]:
+    cls = get_modality(modality).backbone_preprocessor
+    if cls is None:
+        raise ConfigError(f"{modality} columns have no pretrained backbones; remove backbone:")
+    return cls
+
+
+def backbone_preprocessor(name: str, columns: list[str], modality: str, section: ModalityConfig,
+                          training: TrainingConfig) -> BackbonePreprocessor:
+    """The unfitted preprocessor of a column with ``section.backbone`` set."""
+    return _backbone_class(modality)(name, columns, backbone=section.backbone, pooling=section.tuning.pooling,
+                                     **_runtime(modality, section, training), **section.preprocess)
+
+
+def backbone_encoder(pre: BackbonePreprocessor, section: ModalityConfig) -> Any:
+    """The encoder of a fitted backbone preprocessor's column (the backbone itself)."""
+    tuning: Mapping[str, Any] = section.tuning.model_dump()
+    return build_pretrained_encoder(pre.encoder_inputs(), tuning)
 
 
 def build_preprocessors(config: Config, schema: Schema) -> dict[str, Preprocessor]:
     """Unfitted preprocessors, one per model input."""
     out = {}
     for spec in input_specs(schema):
-        cls = PREPROCESSORS[spec["modality"]]
-        if spec["modality"] == "tabular":
-            out[spec["name"]] = cls(spec["name"], spec["columns"], numeric=spec["numeric"],
-                                    categorical=spec["categorical"], **config.tabular.preprocess)
+        name, modality = spec["name"], spec["modality"]
+        plugin, section = get_modality(modality), section_of(config, name, modality)
+        if section.backbone is not None:  # a pretrained model with its own processor
+            out[name] = backbone_preprocessor(name, spec["columns"], modality, section, config.training)
+        elif plugin.one_column:
+            out[name] = plugin.preprocessor(name, spec["columns"], **section.preprocess)
         else:
-            section = config.for_column(spec["name"], spec["modality"])
-            if section.backbone is not None:  # a pretrained model with its own processor
-                out[spec["name"]] = backbone_preprocessor(spec["name"], spec["columns"], spec["modality"],
-                                                          section, config.training)
-                continue
-            out[spec["name"]] = cls(spec["name"], spec["columns"], **section.preprocess)
+            by_role = {role: spec[role] for role in plugin.roles}
+            out[name] = plugin.preprocessor(name, spec["columns"], **by_role, **section.preprocess)
     return out
 
 
@@ -77,12 +115,25 @@ def load_preprocessors(config: Config, specs: list[dict[str, Any]], root: Path) 
     out = {}
     for spec in specs:
         name, modality = spec["name"], spec["modality"]
-        section = config.for_column(name, modality) if modality != "tabular" else config.tabular
+        section = section_of(config, name, modality)
         if section.backbone is not None:
-            out[name] = load_backbone_preprocessor(root / name, modality, section, config.training)
+            pre = _backbone_class(modality).load_from(root / name)
+            pre.configure(**_runtime(modality, section, config.training))
+            out[name] = pre
         else:
-            out[name] = PREPROCESSORS[modality].load_from(root / name)
+            out[name] = get_modality(modality).preprocessor.load_from(root / name)
     return out
+
+
+def _encoder(name: str, pre: Preprocessor, config: Config) -> Any:
+    """The encoder of one fitted input: its backbone, or the configured (default) encoder."""
+    section = section_of(config, name, pre.modality)
+    if isinstance(pre, BackbonePreprocessor):  # the backbone is the encoder
+        return backbone_encoder(pre, section)
+    options = dict(section.encoder)
+    cls = get_encoder(pre.modality, options.pop("name", get_modality(pre.modality).default_encoder))
+    # Only the options given: an encoder may tell a set option from a default one.
+    return cls(**pre.encoder_inputs(), **options)
 
 
 def build_model(config: Config, schema: Schema, preprocessors: Mapping[str, Preprocessor],
@@ -90,41 +141,22 @@ def build_model(config: Config, schema: Schema, preprocessors: Mapping[str, Prep
     """Encoders (from each fitted preprocessor's ``encoder_inputs``) + fusion + head.
 
     Args:
-        labels: ``{"classes": [...], "class_weights": [...] | None}`` for classification,
-            ``{"target_mean": m, "target_std": s}`` for regression.
+        labels: the task's label encoding (``labels.json``; see ``Task.fit_labels``); the
+            task (``schema.problem_type``) builds the head from it.
     """
-    encoders = {}
-    for name, pre in preprocessors.items():
-        modality = pre.modality
-        section = config.for_column(name, modality) if modality != "tabular" else config.tabular
-        if isinstance(pre, BackbonePreprocessor):  # the backbone is the encoder
-            encoders[name] = backbone_encoder(pre, section)
-            continue
-        options = dict(section.encoder)
-        cls = get_encoder(modality, options.pop("name", DEFAULT_ENCODERS[modality]))
-        encoders[name] = cls(**pre.encoder_inputs(), **cls.Options(**options).model_dump())
+    encoders = {name: _encoder(name, pre, config) for name, pre in preprocessors.items()}
     aligner = _aligner(config, encoders)
-    if schema.problem_type == "alignment":  # no fusion and no task head: the aligner is the head
+    task = get_task(schema.problem_type)
+    if not task.has_head:  # no fusion and no task head: the aligner is the head (alignment)
         return MultimodalModel(encoders, None, None, aligner=aligner)
     fusion_options = dict(config.fusion)
     fusion_cls = get_fusion(fusion_options.pop("name", "concat"))
     fusion = fusion_cls(input_dims={n: e.out_dim for n, e in encoders.items()},
                         **fusion_cls.Options(**fusion_options).model_dump())
-    head_cfg = config.head
-    if schema.problem_type == "classification":
-        weights = labels.get("class_weights")
-        head = ClassificationHead(
-            fusion.out_dim, len(labels["classes"]), hidden=head_cfg.hidden, dropout=head_cfg.dropout,
-            class_weights=None if weights is None else torch.tensor(weights),
-            label_smoothing=head_cfg.label_smoothing,
-        )
-    else:
-        loss = "mse" if head_cfg.loss in ("auto", "mse") else head_cfg.loss
-        head = RegressionHead(fusion.out_dim, hidden=head_cfg.hidden, dropout=head_cfg.dropout,
-                              loss=loss, target_mean=labels["target_mean"],
-                              target_std=labels["target_std"])
-    if getattr(fusion, "per_input_heads", False):  # late fusion: one head per input
-        head = LateHead(head, sorted(encoders))
+    head = task.build_head(fusion.out_dim, labels, config.head)
+    wrapper = getattr(fusion, "head_wrapper", None)  # late fusion: "late", one head per input
+    if wrapper is not None:
+        head = get_head(wrapper)(head, sorted(encoders))
     return MultimodalModel(encoders, fusion, head, aligner=aligner)
 
 

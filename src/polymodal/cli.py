@@ -7,7 +7,6 @@ The commands call the library and hold no logic of their own. A user error print
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 import time
@@ -76,16 +75,18 @@ def fit(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the tables must stay inside this folder"),
 ) -> None:
     """Train a model on a table and write a model directory."""
+    from polymodal.outputs import check_output_folder, finite_json
     from polymodal.predictor import Predictor
     from polymodal.training.resume import default_checkpoint_dir, discard_run
 
+    check_output_folder(out, "model directory")
     cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed})
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
     predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
     predictor.save(out)
     discard_run(checkpoints)
-    typer.echo(json.dumps({"model": str(out), "tuning": _short(predictor.metrics_)}))
+    typer.echo(finite_json({"model": str(out), "tuning": _short(predictor.metrics_)}))
 
 
 @app.command()
@@ -100,15 +101,18 @@ def evaluate(
     report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where --robustness writes its table and plot"),
 ) -> None:
     """Score a saved model on a labelled table."""
+    from polymodal.outputs import check_output_dir, finite_json
     from polymodal.predictor import Predictor
 
-    predictor = _with_policy(Predictor.load(model, data_root=data_root), on_bad_input)
     if robustness:
-        _robustness(predictor, data, report_dir, as_json, model)
+        check_output_dir(report_dir, "robustness report")
+    predictor = Predictor.load(model, data_root=data_root)
+    if robustness:
+        _robustness(predictor, data, report_dir, as_json, model, on_bad_input)
         return
-    metrics = predictor.evaluate(data)
+    metrics = predictor.evaluate(data, on_bad_input=on_bad_input)
     if as_json:
-        typer.echo(json.dumps(metrics, indent=2))
+        typer.echo(finite_json(metrics, indent=2))
         return
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
@@ -130,26 +134,22 @@ def predict(
     """
     import pandas as pd
 
-    from polymodal.errors import ModelDirError
+    from polymodal.outputs import check_output_file
     from polymodal.predictor import Predictor
     from polymodal.training.checkpoint import atomic_write_text
 
-    predictor = _with_policy(Predictor.load(model, data_root=data_root), on_bad_input)
-    prediction = predictor.predict(data)
+    check_output_file(out, "predictions file")
+    report = Predictor.load(model, data_root=data_root).predict_report(data, on_bad_input=on_bad_input)
+    prediction = report.predictions
     columns = {f"predicted_{prediction.name}": prediction}
-    if predictor.schema_.problem_type == "classification":
-        proba = predictor.predict_proba(data)
-        columns.update({f"proba_{c}": proba[c] for c in proba.columns})
+    if report.probabilities is not None:
+        columns.update({f"proba_{c}": report.probabilities[c] for c in report.probabilities.columns})
     table = pd.DataFrame(columns)
     reasons: dict = {}
-    for row, name, reason in predictor.skipped_.itertuples(index=False):
+    for row, name, reason in report.skipped.itertuples(index=False):
         reasons[row] = f"{reasons[row]}; {name}: {reason}" if row in reasons else f"{name}: {reason}"
     table["skipped_reason"] = [reasons.get(i, "") for i in table.index]
-    table["absent_inputs"] = predictor.absent_  # inputs a row lacked (empty cell or no column)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelDirError(f"cannot write predictions into {out.parent}: {exc.strerror or exc}") from None
+    table["absent_inputs"] = report.absent  # inputs a row lacked (empty cell or no column)
     atomic_write_text(out, table.to_csv(index_label="row"), "predictions file")
     skipped = int(prediction.isna().sum())
     flagged = int((table["skipped_reason"] != "").sum())
@@ -169,9 +169,12 @@ def demo(
     seed: Optional[int] = typer.Option(None, "--seed", help="override seed"),
 ) -> None:
     """Train and evaluate an audio+image classifier on av-digits (spoken + handwritten digits)."""
-    from polymodal.datasets.av_digits import build_av_digits, data_root
+    from polymodal.datasets.av_digits import build_av_digits
+    from polymodal.datasets.root import data_root
+    from polymodal.outputs import check_output_folder
     from polymodal.predictor import Predictor
 
+    check_output_folder(out, "model directory")
     start = time.perf_counter()
     root = data_root(data_dir)
     work = work_dir or Path.home() / ".cache" / "polymodal" / "av-digits"
@@ -191,10 +194,11 @@ def demo(
     )
 
 
-def _robustness(predictor, data: str, report_dir: Path, as_json: bool, model: Path) -> None:
+def _robustness(predictor, data: str, report_dir: Path, as_json: bool, model: Path,
+                on_bad_input: Optional[str]) -> None:
     from polymodal.reports import plot_robustness, robustness_report
 
-    report = robustness_report(predictor, data)
+    report = robustness_report(predictor.fitted_, data, on_bad_input=on_bad_input)
     report_dir.mkdir(parents=True, exist_ok=True)
     report.to_csv(report_dir / "robustness.csv", index=False)
     plot_robustness(report, report_dir / "robustness.png", title=f"{model.name} on {Path(data).name}")
@@ -217,9 +221,11 @@ def explain(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
 ) -> None:
     """Importance of each input, globally and per row: ablation and integrated gradients."""
+    from polymodal.outputs import check_output_dir
     from polymodal.predictor import Predictor
     from polymodal.reports import plot_importance
 
+    check_output_dir(report_dir, "explanation report")
     importance = Predictor.load(model, data_root=data_root).explain(data, n_steps=steps)
     report_dir.mkdir(parents=True, exist_ok=True)
     importance.summary.to_csv(report_dir / "importance.csv")
@@ -232,15 +238,6 @@ def explain(
     typer.echo(f"({len(importance.rows):,} rows; IG convergence delta {importance.ig_convergence_delta:.1e}) "
                f"global: {report_dir / 'importance.csv'}  per row: {report_dir / 'importance_rows.csv'}  "
                f"chart: {report_dir / 'importance.png'}")
-
-
-def _with_policy(predictor, on_bad_input: Optional[str]):
-    """The loaded predictor with ``on_bad_input`` overridden (validated like the config)."""
-    if on_bad_input is not None:
-        from polymodal.config import load_config
-
-        predictor.config_ = load_config({**predictor.config_.model_dump(), "on_bad_input": on_bad_input})
-    return predictor
 
 
 def _short(metrics: dict) -> dict:

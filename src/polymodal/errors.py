@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "NotFittedError",
     "ModelDirError",
+    "TrainingError",
 ]
 
 
@@ -32,3 +33,8 @@ class NotFittedError(PolymodalError, AttributeError):
 
 class ModelDirError(PolymodalError, OSError):
     """A model directory is missing, incomplete, or cannot be written."""
+
+
+class TrainingError(PolymodalError, RuntimeError):
+    """Training went wrong in a way the data and config checks could not foresee (the loss
+    or the weights became NaN or infinite); no model is kept."""

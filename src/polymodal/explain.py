@@ -23,6 +23,7 @@ import torch
 from polymodal.data.dataset import Collator, LoadedInputs, MultimodalDataset
 from polymodal.encoders.base import EncoderOutput
 from polymodal.errors import ConfigError, DataError
+from polymodal.fitted import as_fitted
 
 __all__ = ["ModalityImportance", "explain"]
 
@@ -48,55 +49,46 @@ class ModalityImportance:
     ig_convergence_delta: float = float("nan")
 
 
-def explain(predictor: Any, data: Any, n_steps: int = 32, batch_size: int = 64) -> ModalityImportance:
-    """Ablation and integrated-gradients importance of every input of a fitted predictor.
+def explain(fitted: Any, data: Any, n_steps: int = 32, batch_size: int = 64) -> ModalityImportance:
+    """Ablation and integrated-gradients importance of every input of a fitted model.
 
     Args:
-        predictor: a fitted ``polymodal.Predictor``.
+        fitted: a ``FittedModel`` (or a fitted ``polymodal.Predictor``).
         data: a table (path, DataFrame or ``Table``); the label column is optional.
         n_steps: integration steps of integrated gradients.
 
     Raises:
+        ConfigError: the model has no label to predict (alignment).
         DataError: no usable row in ``data``.
     """
-    predictor._check_fitted()
-    if predictor.schema_.problem_type not in ("classification", "regression"):
+    fitted = as_fitted(fitted)
+    task, schema = fitted.task, fitted.schema
+    if fitted.model.head is None:
         raise ConfigError(f"explain scores a classification or regression model; this one is "
-                          f"{predictor.schema_.problem_type!r}")
-    table = predictor._with_absent_columns(predictor._table(data))
-    schema = predictor.schema_
+                          f"{schema.problem_type!r}")
+    table = fitted.read_table(data)
     labelled = schema.label in table.frame.columns
-    if labelled:
-        loaded, target = predictor._load(table, schema, predictor.preprocessors_, predictor.labels_,
-                                         predictor.config_, str(table.source), unknown="drop")
-    else:
-        loaded, target = predictor._load_unlabelled(table), None
+    loaded, target = fitted.load_inputs(table, labelled=labelled, unknown="drop")
     if len(loaded) == 0:
         raise DataError(f"{table.source}: no rows to explain (every row was skipped or had an unknown label)")
-    names = sorted(predictor.preprocessors_)
-    classify = schema.problem_type == "classification"
+    names = sorted(fitted.preprocessors)
 
-    full = predictor._forward(loaded)  # [N, K] probabilities or [N] values
-    predicted = full.argmax(dim=1) if classify else None
+    full = fitted.forward(loaded)  # [N, K] probabilities or [N] values
+    predicted = task.explained(full)  # [N] the class attributions explain, or None
     ablation, drops = {}, {}
     for name in names:
-        without = predictor._forward(LoadedInputs({**loaded.items, name: [None] * len(loaded)}, loaded.rows))
-        if classify:
-            index = predicted.unsqueeze(1)
-            change = (full.gather(1, index) - without.gather(1, index)).squeeze(1)  # [N]
-        else:
-            change = (full - without).abs()  # [N]
+        without = fitted.forward(LoadedInputs({**loaded.items, name: [None] * len(loaded)}, loaded.rows))
+        change = task.row_change(full, without, predicted)  # [N]
         absent = torch.tensor([item is None for item in loaded.items[name]])
         ablation[name] = change.masked_fill(absent, float("nan")).numpy()
         if target is not None:
-            drops[name] = _metric(full, target, classify) - _metric(without, target, classify)
+            drops[name] = task.quality(full, target) - task.quality(without, target)
 
-    ig, delta, weights = _integrated_gradients(predictor, loaded, names, predicted, n_steps, batch_size)
+    ig, delta, weights = _integrated_gradients(fitted, loaded, names, predicted, n_steps, batch_size)
 
     index = table.frame.index[loaded.rows]
     rows = pd.DataFrame(index=index)
-    rows["predicted"] = (np.asarray(predictor.classes_, dtype=object)[predicted.numpy()] if classify
-                         else full.numpy())
+    rows["predicted"] = task.predictions(full, fitted.labels)
     for name in names:
         rows[f"ablation_{name}"] = ablation[name]
     for name in names:
@@ -108,7 +100,7 @@ def explain(predictor: Any, data: Any, n_steps: int = 32, batch_size: int = 64) 
     total = sum(mean_abs.values()) or 1.0
     summary = pd.DataFrame({
         "input": names,
-        "modality": [predictor.preprocessors_[n].modality for n in names],
+        "modality": [fitted.preprocessors[n].modality for n in names],
         "ablation": [_nanmean(ablation[n]) for n in names],
         **({"ablation_metric_drop": [drops[n] for n in names]} if drops else {}),
         "ig_mean_abs": [mean_abs[n] for n in names],
@@ -123,23 +115,16 @@ def _nanmean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
-def _metric(output: torch.Tensor, target: torch.Tensor, classify: bool) -> float:
-    """Accuracy (classification) or negative RMSE, so that a drop is always a loss."""
-    if classify:
-        return float((output.argmax(dim=1) == target).float().mean())
-    return -float((output - target).pow(2).mean().sqrt())
-
-
-def _integrated_gradients(predictor: Any, loaded: LoadedInputs, names: list[str], predicted: torch.Tensor | None,
+def _integrated_gradients(fitted: Any, loaded: LoadedInputs, names: list[str], predicted: torch.Tensor | None,
                           n_steps: int, batch_size: int) -> tuple[dict[str, np.ndarray], float, np.ndarray | None]:
     """Per input, per row: the summed IG attribution of its encoder output (NaN where absent);
     the largest |completeness error| over the rows (Captum's convergence delta); and the
     fusion's per-row input weights ``[N, M]`` when it has them."""
     from captum.attr import IntegratedGradients
 
-    model = predictor.model_.eval()
-    loader = torch.utils.data.DataLoader(MultimodalDataset(loaded, predictor.preprocessors_),
-                                         batch_size=batch_size, collate_fn=Collator(predictor.preprocessors_))
+    model = fitted.model.eval()
+    loader = torch.utils.data.DataLoader(MultimodalDataset(loaded, fitted.preprocessors),
+                                         batch_size=batch_size, collate_fn=Collator(fitted.preprocessors))
     encoded, fusion_weights = [], []
     with torch.no_grad():
         for batch in loader:

@@ -1,5 +1,9 @@
-"""Model directories: atomic writes, a checksummed manifest, and loading that runs no code.
+"""Model directories: the files of a fitted model, atomic writes, a checksummed manifest, and
+loading that runs no code.
 
+``save_model`` writes ``config.yaml``, ``schema.json``, ``labels.json``, ``inputs.json``,
+``preprocessors/<input>/``, ``model.safetensors``, ``metrics.json``, ``history.csv``,
+``plots/*.png`` and ``manifest.json``; ``load_model`` reads them back into a ``FittedModel``.
 A model directory is written into a temporary sibling folder and renamed into place only
 when complete, so an interrupted save never leaves a directory that half-loads; an older
 directory at the same path stays intact until the new one is complete.
@@ -7,23 +11,124 @@ directory at the same path stays intact until the new one is complete.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from polymodal import __version__
+import numpy as np
+import pandas as pd
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import save_file
+
+from polymodal._version import __version__
+from polymodal.builders import build_model, load_preprocessors
+from polymodal.config import load_config
+from polymodal.data.schema import Schema
 from polymodal.errors import ModelDirError
+from polymodal.fitted import FittedModel
+from polymodal.untrusted import input_specs, mapping, read_json, read_safetensors, reading
 
-__all__ = ["atomic_directory", "write_manifest", "verify_manifest", "MANIFEST", "UNSAFE_SUFFIXES"]
+__all__ = ["save_model", "load_model", "atomic_directory", "write_manifest", "verify_manifest", "MANIFEST",
+           "UNSAFE_SUFFIXES"]
 
 MANIFEST = "manifest.json"
 # Formats that unpickle (or are code) when loaded: never part of a model directory.
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz",
                    ".py", ".pyc", ".so")
+
+
+def save_model(fitted: FittedModel, path: str | Path) -> Path:
+    """Write ``fitted``'s model directory atomically. Returns its path.
+
+    Raises:
+        ModelDirError: the folder cannot be written; an older directory there stays intact.
+    """
+    from polymodal.reports import plot_confusion_matrix, plot_curves
+
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        (tmp / "config.yaml").write_text(fitted.config.to_yaml())
+        (tmp / "schema.json").write_text(json.dumps(fitted.schema.to_dict(), indent=2))
+        (tmp / "labels.json").write_text(json.dumps(fitted.labels, indent=2))
+        specs = [{"name": n, "modality": p.modality, "columns": list(p.columns)}
+                 for n, p in sorted(fitted.preprocessors.items())]
+        (tmp / "inputs.json").write_text(json.dumps(specs, indent=2))
+        for name, pre in fitted.preprocessors.items():
+            pre.save(tmp / "preprocessors" / name)
+        save_file({k: v.contiguous() for k, v in fitted.model.state_dict().items()}, str(tmp / "model.safetensors"))
+        metrics = {name: r["metrics"] for name, r in fitted.reports.items()}
+        metrics["fit"] = fitted.fit_info
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
+        fitted.history.to_csv(tmp / "history.csv", index=False)
+        (tmp / "plots").mkdir()
+        if len(fitted.history):
+            plot_curves(fitted.history, tmp / "plots" / "curves.png")
+        names = [str(c) for c in fitted.classes or []]
+        for split, report in fitted.reports.items():
+            if report.get("confusion") is not None:
+                suffix = "" if split == "tuning" else f"_{split}"
+                plot_confusion_matrix(np.asarray(report["confusion"]), names,
+                                      tmp / "plots" / f"confusion_matrix{suffix}.png")
+        write_manifest(tmp)
+    return path
+
+
+def load_model(path: str | Path, data_root: str | Path | None = None) -> FittedModel:
+    """Read a model directory written by ``save_model``: JSON, YAML and safetensors only.
+
+    Args:
+        data_root: see ``FittedModel``; file paths in tables must stay inside it.
+
+    Raises:
+        ModelDirError: not a model directory, files missing or changed, or unreadable.
+    """
+    path = Path(path)
+    verify_manifest(path)
+    with reading(path / "config.yaml", "a valid config"):
+        config = load_config(mapping(yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))))
+    with reading(path / "schema.json", "a schema"):
+        schema = Schema.from_dict(read_json(path / "schema.json", dict))
+    labels = read_json(path / "labels.json", dict)
+    specs = input_specs(path / "inputs.json")
+    preprocessors = {}
+    for spec in specs:
+        folder = path / "preprocessors" / spec["name"]
+        for file in sorted(folder.glob("*.json")):  # tokenizer.json, state.json: JSON at least
+            read_json(file, dict)
+        files = ", ".join(sorted(p.name for p in folder.iterdir())) if folder.is_dir() else "none"
+        with reading(folder, f"the fitted preprocessor of input {spec['name']!r} (its files: {files})"):
+            preprocessors.update(load_preprocessors(config, [spec], path / "preprocessors"))
+        if list(getattr(preprocessors[spec["name"]], "columns", spec["columns"])) != spec["columns"]:
+            raise ModelDirError(f"{folder} is damaged: its columns differ from those inputs.json records; "
+                                "save the model again")
+    with reading(path, "a model that config.yaml, schema.json, labels.json and inputs.json describe"):
+        model = build_model(config, schema, preprocessors, labels)
+    weights = read_safetensors(path / "model.safetensors")
+    with reading(path / "model.safetensors", "the weights of the model that config.yaml, labels.json, "
+                 "inputs.json and preprocessors/ describe"):
+        model.load_state_dict(weights)
+    metrics = read_json(path / "metrics.json", dict)
+    with reading(path / "history.csv", "a CSV table"):
+        text = (path / "history.csv").read_text(encoding="utf-8")
+        history = pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+    model.eval()
+    fit_info = metrics.pop("fit", {})
+    if not isinstance(fit_info, dict) or not all(isinstance(m, dict) for m in metrics.values()):
+        raise ModelDirError(f"{path / 'metrics.json'} is damaged: expected an object of objects; save the model again")
+    reports = {name: {"metrics": m, "confusion": None} for name, m in metrics.items()}
+    return FittedModel(config, schema, labels, preprocessors, model, history, fit_info, reports, data_root)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 @contextmanager
@@ -51,9 +156,11 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         tmp.rename(target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelDirError(f"could not save the model to {target}: {exc}; nothing was changed there") from None
+        reason = " ".join((getattr(exc, "strerror", None) or str(exc)).split())[:300]
+        raise ModelDirError(f"could not save to {target}: {reason}; nothing was changed there. Free disk "
+                            "space or choose a writable folder") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,4 +1,4 @@
-"""The contract every preprocessor keeps, and the registry that maps a modality to one.
+"""The contract every preprocessor keeps (a modality's ``Modality.preprocessor`` is one).
 
 A *preprocessor* owns one model input: a text, image or audio column, or all numeric and
 categorical columns together (the ``tabular`` input). It is fitted on the training split,
@@ -21,20 +21,21 @@ Batch tensors per modality (B batch, T tokens/frames, C channels, H/W spatial, F
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Mapping, Protocol
 
+import pandas as pd
 import torch
 
 __all__ = [
     "BadInput",
     "Preprocessor",
-    "PREPROCESSORS",
-    "register_preprocessor",
-    "get_preprocessor",
     "write_state",
     "read_state",
+    "file_source",
+    "check_file",
 ]
 
 
@@ -76,23 +77,6 @@ class Preprocessor(Protocol):
         """Rebuild a fitted preprocessor from ``save``'s files."""
 
 
-PREPROCESSORS: dict[str, type] = {}
-
-
-def register_preprocessor(modality: str) -> Callable[[type], type]:
-    """Class decorator: the preprocessor used for inputs of ``modality``."""
-
-    def wrap(cls: type) -> type:
-        PREPROCESSORS[modality] = cls
-        return cls
-
-    return wrap
-
-
-def get_preprocessor(modality: str) -> type:
-    return PREPROCESSORS[modality]
-
-
 def write_state(directory: Path, state: Mapping[str, Any]) -> None:
     """Write ``state.json`` into ``directory`` (created if needed)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,3 +85,35 @@ def write_state(directory: Path, state: Mapping[str, Any]) -> None:
 
 def read_state(directory: Path) -> dict[str, Any]:
     return json.loads((directory / "state.json").read_text())
+
+
+def file_source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
+    """Where a file cell's content is: a path (relative to ``base_dir``), raw bytes, or ``None``.
+
+    A Hugging Face datasets Image / Audio feature (``{bytes, path}``) gives its bytes, else its path;
+    a missing, empty or blank cell is ``None`` (the input is absent).
+    """
+    if isinstance(value, Mapping):
+        value = value.get("bytes") or value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return io.BytesIO(value) if value else None
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    path = Path(text)
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
+def check_file(path: Path, kind: str) -> None:
+    """Raise ``BadInput`` unless ``path`` is a non-empty file (``kind``: e.g. ``"image"``, for messages)."""
+    try:
+        if not path.exists():
+            raise BadInput("file not found")
+        if path.is_dir():
+            raise BadInput(f"is a directory, not an {kind} file")
+        if path.stat().st_size == 0:
+            raise BadInput("zero-byte file")
+    except OSError as exc:  # name too long, permission denied, I/O error, ...
+        raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None

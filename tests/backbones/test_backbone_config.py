@@ -11,7 +11,7 @@ from tiny_models import sentences, write_clips, write_images
 from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 
 from polymodal.backbones import resolve_backbone
-from polymodal.backbones.build import backbone_preprocessor, cache_mode
+from polymodal.builders import backbone_preprocessor, cache_mode
 from polymodal.config import ModalityConfig, TrainingConfig, load_config
 from polymodal.errors import ConfigError
 from polymodal.backbones.feature_cache import prepare_backbone_inputs
@@ -34,7 +34,7 @@ def test_backbone_and_tuning_keys_validate():
             "tabular": {"backbone": "minilm"},
         })
     message = str(info.value)
-    assert "4 problems" in message  # text (two, joined), image.tuning (two), tabular
+    assert "5 problems" in message  # text (two), image.tuning (two), tabular
     for needle in ("vocab_size", "takes max_length", "encoder: options do not apply", "image.tuning.mode",
                    "image.tuning.pooling", "tabular columns have no pretrained backbones"):
         assert needle in message

@@ -14,7 +14,7 @@ import torch
 from tiny_models import FAMILIES, sentences, write_clips, write_images
 from tiny_models import tiny_backbone  # noqa: F401  (a fixture)
 
-from polymodal.backbones.build import backbone_encoder, backbone_preprocessor
+from polymodal.builders import backbone_encoder, backbone_preprocessor
 from polymodal.config import ModalityConfig, TrainingConfig
 from polymodal.errors import ConfigError
 from polymodal.backbones.feature_cache import prepare_backbone_inputs

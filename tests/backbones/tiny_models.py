@@ -35,7 +35,10 @@ def _tokenizer(folder: Path) -> None:
     from transformers import BertTokenizer
 
     (folder / "vocab.txt").write_text("\n".join(VOCAB))
-    BertTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=24).save_pretrained(str(folder))
+    # A vocabulary dict: with transformers 5, vocab_file alone gives a tokenizer of the special
+    # tokens only, and every word would read as [UNK].
+    vocab = {token: i for i, token in enumerate(VOCAB)}
+    BertTokenizer(vocab=vocab, model_max_length=24).save_pretrained(str(folder))
 
 
 def build(kind: str, folder: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of data/readers.py: every table format, folder layouts, and every reader error."""
+"""Tests of data/tables.py, formats.py and folders.py: every table format, folder layouts, and every reader error."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polymodal.data.readers import Table, read_folder, read_table
+from polymodal.data.tables import Table, read_folder, read_table
 from polymodal.errors import ConfigError, DataError
 
 FRAME = pd.DataFrame({"text": ["a cat", "a dog", "two birds"], "n": [1, 2, 3], "y": ["cat", "dog", "bird"]})

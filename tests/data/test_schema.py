@@ -1,4 +1,5 @@
-"""Tests of data/schema.py: role inference, label checks, overrides, describe, round trip."""
+"""Tests of the schema: role inference (data/schema.py), the tasks' label checks
+(``polymodal.tasks.infer_schema``), overrides, describe, round trip."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polymodal.data.schema import PROBLEM_TYPES, ROLES, Schema, infer_schema
+from polymodal.data.schema import Schema
+from polymodal.modalities import input_roles
 from polymodal.errors import ConfigError, DataError, PolymodalError
+from polymodal.tasks import get_task, infer_schema, task_names
 
 N = 200
 
@@ -228,8 +231,8 @@ def test_from_dict_rejects_bad_input() -> None:
         Schema.from_dict({**data, "extra": 1})
     with pytest.raises(ConfigError, match="unknown roles .*'photo': 'pixels'"):
         Schema.from_dict({**data, "roles": {**data["roles"], "photo": "pixels"}})
-    with pytest.raises(ConfigError, match="problem_type 'ranking'"):
-        Schema.from_dict({**data, "problem_type": "ranking"})
+    with pytest.raises(ConfigError, match="problem_type 'ranking' is not known"):
+        get_task(Schema.from_dict({**data, "problem_type": "ranking"}).problem_type)
 
 
 def test_inputs_rejects_unknown_role() -> None:
@@ -267,9 +270,9 @@ def _frames(draw: st.DrawFn) -> tuple[pd.DataFrame, str, dict[str, str] | None, 
     frame = pd.DataFrame({f"c{i}": c.iloc[:n].reset_index(drop=True) for i, c in enumerate(columns)})
     names = [*frame.columns, "missing"]
     label = "missing" if draw(st.integers(0, 9)) == 0 else draw(st.sampled_from(list(frame.columns)))
-    roles = st.sampled_from([*ROLES, "bogus"])
+    roles = st.sampled_from([*input_roles(), "bogus"])
     overrides = draw(st.none() | st.dictionaries(st.sampled_from(names), roles, max_size=2))
-    problem_type = draw(st.sampled_from(["auto", *PROBLEM_TYPES, "bogus"]))
+    problem_type = draw(st.sampled_from(["auto", *task_names(), "bogus"]))
     return frame, label, overrides, problem_type
 
 

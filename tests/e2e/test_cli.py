@@ -46,7 +46,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
 @pytest.mark.slow
 def test_class_folder_with_metadata_fit_evaluate_predict(data_dir, tmp_path):
     """The seed's example: class subfolders of images + metadata.csv with a text per image."""
-    from polymodal.datasets.av_digits import make_fashion_folder
+    from polymodal.datasets.fashion_mnist import make_fashion_folder
 
     train = make_fashion_folder(data_dir, tmp_path / "train", per_class=40, split="train", seed=0)
     test = make_fashion_folder(data_dir, tmp_path / "test", per_class=15, split="test", seed=1)

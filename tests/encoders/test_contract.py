@@ -11,6 +11,7 @@ import pytest
 import torch
 from pydantic import BaseModel, ValidationError
 
+import polymodal.modalities  # noqa: F401  (registers every modality's encoders)
 from polymodal.encoders import EncoderOutput, encoder_names, get_encoder
 from polymodal.encoders.base import ENCODERS
 from polymodal.errors import ConfigError

@@ -44,46 +44,45 @@ def test_skip_is_an_alias_of_skip_row():
 
 def test_error_lists_the_rows_and_both_ways_out(model):
     folder, predictor = model
-    predictor.config_.on_bad_input = "error"
     with pytest.raises(DataError) as info:
-        predictor.predict(_table(folder))
+        predictor.predict(_table(folder), on_bad_input="error")
     message = str(info.value)
     assert "column 'photo': 2 of 9" in message and "broken/zero.png: zero-byte file" in message
     assert "skip_row" in message and "skip_modality" in message
 
 
 def _table(folder):
-    from polymodal.data.readers import Table
+    from polymodal.data.tables import Table
 
     return Table(_broken(folder), folder, "broken.csv")
 
 
 def test_skip_row_drops_rows_and_says_why(model, caplog):
     folder, predictor = model
-    predictor.config_.on_bad_input = "skip_row"
     with caplog.at_level(logging.WARNING, logger="polymodal"):
-        prediction = predictor.predict(_table(folder))
+        report = predictor.predict_report(_table(folder), on_bad_input="skip_row")
+    prediction = report.predictions
     assert prediction.isna().tolist() == [True, False, False, False, True, False, False, False, False]
-    assert predictor.skipped_.to_dict("records") == [
+    assert report.skipped.to_dict("records") == [
         {"row": 0, "input": "photo", "reason": "zero-byte file"},
-        {"row": 4, "input": "photo", "reason": predictor.skipped_.reason[1]}]
-    assert predictor.skipped_.reason[1].startswith("cannot decode image")
+        {"row": 4, "input": "photo", "reason": report.skipped.reason[1]}]
+    assert report.skipped.reason[1].startswith("cannot decode image")
     assert ("broken.csv: skipped 2 of 9 rows (on_bad_input: skip_row); unreadable: photo (2); "
             "first: row 0 photo: zero-byte file; row 4 photo: cannot decode image") in caplog.text
 
 
 def test_skip_modality_predicts_like_an_absent_input(model, caplog):
     folder, predictor = model
-    predictor.config_.on_bad_input = "skip_modality"
     with caplog.at_level(logging.WARNING, logger="polymodal"):
-        proba = predictor.predict_proba(_table(folder))
+        report = predictor.predict_report(_table(folder), on_bad_input="skip_modality")
+    proba = report.probabilities
     assert not proba.isna().any().any()  # every row predicted
-    assert len(predictor.skipped_) == 2
+    assert len(report.skipped) == 2
     assert "marked 2 unreadable input(s) absent in 9 rows (on_bad_input: skip_modality); unreadable: photo (2)" in caplog.text
     # An unreadable image counts exactly as a missing one.
     emptied = _broken(folder)
     emptied.loc[[0, 4], "photo"] = None
-    from polymodal.data.readers import Table
+    from polymodal.data.tables import Table
 
     expected = predictor.predict_proba(Table(emptied, folder, "emptied"))
     pd.testing.assert_frame_equal(proba, expected)
@@ -111,13 +110,12 @@ def test_fit_reports_skips_in_metrics_json(tmp_path):
 
 def test_evaluate_counts_skipped_inputs(model):
     folder, predictor = model
-    predictor.config_.on_bad_input = "skip_modality"
     frame = _broken(folder)
     frame["label"] = pd.read_csv(folder / "train.csv").label.iloc[:9]
     frame.loc[8, "label"] = "purple"  # unseen label: left out of the metrics
-    from polymodal.data.readers import Table
+    from polymodal.data.tables import Table
 
-    metrics = predictor.evaluate(Table(frame, folder, "labelled"))
+    metrics = predictor.evaluate(Table(frame, folder, "labelled"), on_bad_input="skip_modality")
     assert metrics["n"] == 8 and metrics["skipped_inputs"] == 2 and metrics["skipped_rows"] == 2
 
 

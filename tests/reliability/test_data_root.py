@@ -79,15 +79,14 @@ def test_predict_with_a_data_root(tmp_path):
         predictor.predict(frame)
     message = str(info.value)
     assert "3 of 5 values could not be read" in message and "outside the data root" in message
-    predictor.config_.on_bad_input = "skip_row"
-    prediction = predictor.predict(frame)
-    assert prediction.isna().tolist() == [False, True, True, True, False]
-    assert set(predictor.skipped_.row) == {1, 2, 3}
+    report = predictor.predict_report(frame, on_bad_input="skip_row")
+    assert report.predictions.isna().tolist() == [False, True, True, True, False]
+    assert set(report.skipped.row) == {1, 2, 3}
 
     loaded = Predictor.load(predictor.save(tmp_path / "model"), data_root=root)
-    loaded.config_.on_bad_input = "skip_modality"
-    assert loaded.predict(frame).notna().all()  # the escaping images count as missing
-    assert len(loaded.skipped_) == 3
+    report = loaded.predict_report(frame, on_bad_input="skip_modality")
+    assert report.predictions.notna().all()  # the escaping images count as missing
+    assert len(report.skipped) == 3
 
 
 def test_fit_never_reads_files_outside_the_root(tmp_path):

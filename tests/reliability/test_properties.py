@@ -24,7 +24,7 @@ from polymodal.modalities.audio.preprocess import AudioPreprocessor
 from polymodal.preprocessing import BadInput
 from polymodal.modalities.image.preprocess import ImagePreprocessor
 from polymodal.data.paths import PathGuard
-from polymodal.data.readers import read_table
+from polymodal.data.tables import read_table
 from polymodal.modalities.tabular.preprocess import TabularPreprocessor
 from polymodal.modalities.text.preprocess import TextPreprocessor
 from polymodal.errors import DataError
@@ -33,14 +33,7 @@ from polymodal.training.checkpoint import read_checkpoint, write_checkpoint
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 HERE = Path(".")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------ tables

@@ -1,6 +1,6 @@
 """Files as they come: odd formats, wrong extensions, hostile headers, messy cells.
 
-Complements tests/data/test_image.py and test_audio.py (which cover the common modes and
+Complements tests/modalities/test_image.py and test_audio.py (which cover the common modes and
 codecs) with the cases a real folder of user files brings.
 """
 from __future__ import annotations
@@ -23,18 +23,11 @@ from polymodal import Predictor
 from polymodal.modalities.audio.preprocess import AudioPreprocessor
 from polymodal.preprocessing import BadInput
 from polymodal.modalities.image.preprocess import ImagePreprocessor
-from polymodal.data.readers import read_table
+from polymodal.data.tables import read_table
 from polymodal.errors import DataError
 
 SIZE = 16
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +179,8 @@ def test_messy_cells_train_and_predict(tmp_path):
     new.loc[0, "size"] = "twelve"
     with pytest.raises(DataError, match="'twelve' is not a number"):
         predictor.predict(new)
-    predictor.config_.on_bad_input = "skip_modality"
-    assert predictor.predict(new).notna().all() and predictor.skipped_.input.tolist() == ["tabular"]
+    report = predictor.predict_report(new, on_bad_input="skip_modality")
+    assert report.predictions.notna().all() and report.skipped.input.tolist() == ["tabular"]
     labelled = frame.iloc[:6].copy()
     labelled["label"] = ["red", "never-seen", "blue", "green", "never-seen", "red"]
     labelled["photo"] = [str(tmp_path / p) for p in labelled.photo]

@@ -81,3 +81,32 @@ def test_confusion_matrix_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="expected 2 labels"):
         plot_confusion_matrix(np.ones((2, 2)), ["a"], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_report_plots_leave_the_backend_and_pyplot_alone(tmp_path: Path) -> None:
+    """A library must not flip the host's backend (a notebook would lose its inline plots)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from polymodal.reports import plot_importance, plot_robustness
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("template")  # any backend but Agg: a notebook's inline one stands for it
+    try:
+        figures = plt.get_fignums()
+        summary = pd.DataFrame({"ablation": [0.2, 0.05], "ablation_metric_drop": [0.1, 0.0],
+                                "ig_share": [0.7, 0.3]}, index=["photo", "caption"])
+        report = pd.DataFrame({
+            "input": ["(all)", "photo", "photo", "photo", "caption", "caption"],
+            "modality": ["", "image", "image", "image", "text", "text"],
+            "condition": ["clean", "removed", "noise", "noise", "removed", "not perturbed"],
+            "noise": ["", "", "σ", "σ", "", "no unknown token"],
+            "level": [0.0, np.nan, 0.1, 0.4, np.nan, np.nan], "severity": [0, np.nan, 1, 2, np.nan, np.nan],
+            "metric": "accuracy", "value": [0.9, 0.5, 0.8, 0.6, 0.7, np.nan], "n": 10,
+        })
+        _png_size(plot_importance(summary, tmp_path / "importance.png", title="t"))
+        _png_size(plot_robustness(report, tmp_path / "robustness.png", title="t"))
+        assert matplotlib.get_backend() == "template"
+        assert plt.get_fignums() == figures
+    finally:
+        plt.switch_backend(before)

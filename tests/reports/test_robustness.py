@@ -24,6 +24,7 @@ def test_report_rows_and_values(fitted, tmp_path):
     assert set(report[report.condition == "removed"].input) == {"caption", "photo", "tabular"}
     assert report[(report.input == "photo") & (report.condition == "noise")].level.tolist() == [0.1, 0.5]
     assert report[(report.input == "tabular") & (report.condition == "noise")].shape[0] == 4  # default levels
+    assert "not perturbed" not in set(report.condition)  # every plain input is noised
     # Removing a column from the table is the same as the report's "removed".
     frame = pd.read_csv(folder / "train.csv").drop(columns=["caption"])
     frame["photo"] = [str(folder / p) for p in frame.photo]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from polymodal.retrieval.metrics import alignment_metrics, rank_of_first_match, retrieval_metrics
+from polymodal.tasks.ranking import alignment_metrics, rank_of_first_match, retrieval_metrics
 
 
 def test_rank_counts_wrong_items_at_or_above_the_best_correct_one():

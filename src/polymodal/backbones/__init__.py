@@ -22,7 +22,7 @@ from polymodal.backbones.towers import (
     tower_config,
     tower_spec,
 )
-from polymodal.backbones import families  # noqa: E402,F401  (registers the efficientnet_lite0 alias)
+from polymodal.backbones import efficientnet  # noqa: E402,F401  (registers the efficientnet_lite0 family)
 
 __all__ = [
     "ALIASES", "BackboneSource", "modalities_of", "register_alias", "resolve_backbone",

@@ -14,23 +14,27 @@ import contextlib
 import hashlib
 import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import torch
 
-from polymodal.backbones.preprocessor import BackbonePreprocessor
-from polymodal.data.dataset import LoadedInputs
 from polymodal.backbones.feature_store import BackboneItem, CachedFeatures
+from polymodal.backbones.preprocessor import BackbonePreprocessor
 from polymodal.errors import ModelDirError
+from polymodal.runtime import device_for, resolve_precision
 
 __all__ = ["prepare_backbone_inputs"]
 
 log = logging.getLogger("polymodal")
 
-_BATCH = {"text": 128, "image": 32, "audio": 16}
+
+class _Loaded(Protocol):
+    """What is read of a ``data.LoadedInputs`` (backbones come before the dataset in the flow)."""
+
+    items: Mapping[str, list[Any]]
 
 
-def prepare_backbone_inputs(model: Any, preprocessors: Mapping[str, Any], loaded: LoadedInputs,
+def prepare_backbone_inputs(model: Any, preprocessors: Mapping[str, Any], loaded: _Loaded,
                             training: Any = None, what: str = "data") -> dict[str, dict[str, int]]:
     """Fill in frozen features for ``loaded`` in place; returns ``{input: {hits, misses}}``.
 
@@ -42,11 +46,8 @@ def prepare_backbone_inputs(model: Any, preprocessors: Mapping[str, Any], loaded
     """
     precision, device = "32", "cpu"
     if training is not None:
-        from polymodal.training.fit import resolve_precision
-
         precision = resolve_precision(training.precision, training.accelerator)
-        if training.accelerator in ("auto", "gpu") and torch.cuda.is_available():
-            device = "cuda"
+        device = device_for(training.accelerator)
     stats = {}
     for name in sorted(preprocessors):
         pre = preprocessors[name]
@@ -79,11 +80,11 @@ def _compute(pre: BackbonePreprocessor, encoder: torch.nn.Module, items: list[Ba
     for i in pending:
         first.setdefault(ident(i), i)
     rows = list(first.values())
-    if pre.modality == "text":  # similar lengths together: less padding
+    if pre.sort_by_length:  # similar lengths together: less padding
         rows.sort(key=lambda i: len(items[i].value))
     start = time.perf_counter()
     log.info("computing frozen %s features of %d input(s) with %r ...", pre.modality, len(rows), pre.backbone)
-    size = _BATCH.get(pre.modality, 32)
+    size = pre.feature_batch
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
     was_training = encoder.training

@@ -16,6 +16,7 @@ inputs (``input_ids``/``attention_mask``, ``pixel_values``, ``input_values`` or
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -23,46 +24,21 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from polymodal.backbones import load_tower, resolve_backbone, save_tower_config, save_tower_weights, weights_fingerprint
+from polymodal.backbones.collate import collate_features
 from polymodal.backbones.towers import WEIGHTS
 from polymodal.preprocessing import BadInput, read_state, write_state
 from polymodal.backbones.feature_store import BackboneItem, FeatureStore, content_key, default_cache_dir
+from polymodal.options import parse_options
 from polymodal.errors import ConfigError, NotFittedError
 
-__all__ = ["BackbonePreprocessor", "BACKBONE_PREPROCESSORS", "register_backbone_preprocessor",
-           "collate_features", "override_note", "padded_stack", "file_bytes", "get_backbone_preprocessor",
-           "check_backbone_section"]
+__all__ = ["BackbonePreprocessor", "override_note", "file_bytes"]
 
 log = logging.getLogger("polymodal")
 
 _FORMAT = 1  # bump when what is cached (or how) changes: old entries are then never read
-
-
-def collate_features(items: list[BackboneItem | None], with_tokens: bool) -> dict[str, torch.Tensor]:
-    """Stored features → ``cached_pooled [B, D]``, ``cached_mask [B, T]`` (+ ``cached_tokens [B, T, D]``).
-
-    Without tokens T = 1 and the mask says which rows are present.
-    """
-    rows = [i for i, item in enumerate(items) if item is not None]
-    features = [items[i].features for i in rows]
-    batch, width = len(items), features[0].pooled.shape[-1]
-    pooled = torch.zeros((batch, width))  # [B, D]
-    pooled[rows] = torch.stack([f.pooled for f in features]).float()  # [P, D] into the present rows
-    if not with_tokens:
-        mask = torch.zeros((batch, 1), dtype=torch.bool)  # [B, 1]
-        mask[rows] = True
-        return {"cached_pooled": pooled, "cached_mask": mask}
-    sequences = [f.tokens for f in features]
-    lengths = torch.tensor([s.shape[0] for s in sequences])  # [P]
-    padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True).float()  # [P, T, D]
-    width_t = max(1, padded.shape[1])
-    tokens = torch.zeros((batch, width_t, width))  # [B, T, D]
-    tokens[rows, : padded.shape[1]] = padded
-    mask = torch.zeros((batch, width_t), dtype=torch.bool)  # [B, T]
-    mask[rows] = torch.arange(width_t)[None, :] < lengths[:, None]
-    return {"cached_pooled": pooled, "cached_mask": mask, "cached_tokens": tokens}
 
 
 class BackbonePreprocessor:
@@ -79,6 +55,12 @@ class BackbonePreprocessor:
     """
 
     modality: ClassVar[str]
+    # How the feature cache runs the backbone: inputs per batch, and whether to batch inputs
+    # of similar length together (less padding, for sequences such as text).
+    feature_batch: ClassVar[int] = 32
+    sort_by_length: ClassVar[bool] = False
+    # The batch's attention_mask marks the backbone's output positions one to one (text tokens).
+    token_mask: ClassVar[bool] = False
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -88,12 +70,7 @@ class BackbonePreprocessor:
                  **options: Any) -> None:
         if len(columns) != 1:
             raise ConfigError(f"{self.modality} input '{name}' reads one column, got {list(columns)}")
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"{self.modality} input '{name}' (backbone {backbone!r}): invalid "
-                              f"preprocess options: {problems}") from None
+        self.options = parse_options(self.Options, options, f"{self.modality} input '{name}' (backbone {backbone!r}) preprocess")
         self.name, self.columns = name, list(columns)
         self.backbone, self.cache, self.pooling, self.precision = backbone, cache, pooling, precision
         self.cache_dir = cache_dir
@@ -165,6 +142,13 @@ class BackbonePreprocessor:
     def store(self) -> FeatureStore | None:
         return self._store
 
+    def without_store(self) -> "BackbonePreprocessor":
+        """A copy whose ``load`` decodes every input and keys none (``key=None``): what it loads
+        is never read from, nor written to, the feature store (e.g. noisy inputs)."""
+        other = copy.copy(self)
+        other._store = None
+        return other
+
     def _check_fitted(self) -> None:
         if self.folder_ is None:
             raise NotFittedError(f"{self.modality} input '{self.name}': call fit() before load()")
@@ -208,7 +192,7 @@ class BackbonePreprocessor:
         self._check_fitted()
         weights = not self.saved_ or (self.folder_ / WEIGHTS).is_file()
         return {"folder": str(self.folder_), "modality": self.modality, "weights": weights,
-                "family": self.family_, "lazy": self.cache != "off"}
+                "family": self.family_, "lazy": self.cache != "off", "token_mask": self.token_mask}
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
@@ -254,36 +238,11 @@ class BackbonePreprocessor:
         return self
 
 
-# modality -> class; filled by the per-modality files
-BACKBONE_PREPROCESSORS: dict[str, type[BackbonePreprocessor]] = {}
-
-
-def register_backbone_preprocessor(cls: type[BackbonePreprocessor]) -> type[BackbonePreprocessor]:
-    BACKBONE_PREPROCESSORS[cls.modality] = cls
-    return cls
-
-
 def override_note(column: str, what: str, given: Any, expected: Any, backbone: str) -> None:
     """Warn that a config overrides preprocessing the pretrained weights expect."""
     log.warning("column '%s': preprocess.%s=%s overrides the %s that backbone %r was trained with "
                 "(%s); pretrained features may suffer. Remove it to use the backbone's own.",
                 column, what, given, what, backbone, expected)
-
-
-def padded_stack(values: list[torch.Tensor | None], empty_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack tensors zero-padded to the largest size in every dim; ``(batch, lengths [B])``.
-
-    ``lengths`` is each item's size along dim 0 (0 for absent items).
-    """
-    shapes = [tuple(v.shape) for v in values if v is not None] or [empty_shape]
-    full = tuple(max(s[d] for s in shapes) for d in range(len(shapes[0])))
-    out = torch.zeros((len(values), *full))  # [B, *full]
-    lengths = torch.zeros(len(values), dtype=torch.long)  # [B]
-    for i, value in enumerate(values):
-        if value is not None:
-            out[(i, *[slice(0, n) for n in value.shape])] = value.float()
-            lengths[i] = value.shape[0]
-    return out, lengths
 
 
 def file_bytes(source: Any) -> bytes:
@@ -302,32 +261,3 @@ def file_bytes(source: Any) -> bytes:
     if not data:
         raise BadInput("zero-byte file")
     return data
-
-
-
-def get_backbone_preprocessor(modality: str) -> type[BackbonePreprocessor]:
-    """The backbone preprocessor class for ``modality`` (text, image or audio)."""
-    import polymodal.modalities  # noqa: F401  (register)
-
-    if modality not in BACKBONE_PREPROCESSORS:
-        raise ConfigError(f"{modality} columns have no pretrained backbones; remove backbone: "
-                          f"(backbones exist for {', '.join(sorted(BACKBONE_PREPROCESSORS))})")
-    return BACKBONE_PREPROCESSORS[modality]
-
-
-def check_backbone_section(modality: str, preprocess: Mapping[str, Any], encoder: Mapping[str, Any]) -> list[str]:
-    """Problems with a config section that sets ``backbone:`` (no file or network access)."""
-    try:
-        cls = get_backbone_preprocessor(modality)
-    except ConfigError as exc:
-        return [f"backbone: {exc}"]
-    problems = []
-    try:
-        cls.Options(**preprocess)
-    except ValidationError as exc:
-        problems += [f"preprocess.{'.'.join(map(str, e['loc']))}: {e['msg']} (with a backbone, "
-                     f"preprocess takes {', '.join(cls.Options.model_fields)})" for e in exc.errors()]
-    if encoder:
-        problems.append("encoder: options do not apply with a backbone (the backbone is the encoder); "
-                        "set tuning: options instead, or remove backbone: to use encoder:")
-    return problems

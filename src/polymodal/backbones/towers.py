@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from torch import nn
 
+from polymodal.backbones.family import get_family
+from polymodal.backbones.spec import TowerSpec
 from polymodal.errors import ConfigError
 
 __all__ = ["TowerSpec", "load_tower", "tower_spec", "tower_config", "save_tower_config", "save_tower_weights",
@@ -37,24 +38,6 @@ _NO_SUMMARY_TABLES = ("MODEL_FOR_CTC_MAPPING_NAMES", "MODEL_FOR_SPEECH_SEQ_2_SEQ
 # Text models whose position ids start after the padding index (limit = positions - 2).
 _OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer",
                      "data2vec-text", "mpnet", "ibert", "xmod", "roberta-prelayernorm"}
-
-
-@dataclass(frozen=True)
-class TowerSpec:
-    """Plain facts about a built tower that the encoder needs.
-
-    Attributes:
-        family: ``"hf"`` or a non-HF family name.
-        model_type: e.g. ``"bert"``, ``"vit"``, ``"wav2vec2"``.
-        out_dim: width D of its features.
-        summary: it has a [CLS]-like first token or a pooled output of its own
-            (``pooling: cls`` needs one).
-    """
-
-    family: str
-    model_type: str
-    out_dim: int
-    summary: bool
 
 
 @contextlib.contextmanager
@@ -90,9 +73,7 @@ def load_tower(folder: Path, modality: str, *, weights: bool, family: str = "hf"
     family = _family(folder, family)
     saved = folder / WEIGHTS
     if family != "hf":
-        from polymodal.backbones import families
-
-        tower = families.load(family, folder, weights=weights and not saved.is_file())
+        tower = get_family(family, folder).load(folder, weights=weights and not saved.is_file())
     else:
         from transformers import AutoConfig
 
@@ -118,9 +99,7 @@ def tower_spec(folder: Path, modality: str, family: str = "hf") -> TowerSpec:
     folder = Path(folder)
     family = _family(folder, family)
     if family != "hf":
-        from polymodal.backbones import families
-
-        return families.spec(family, folder)
+        return get_family(family, folder).spec(folder)
     cfg = tower_config(folder, modality)
     out_dim = getattr(cfg, "hidden_size", None)
     if out_dim is None and getattr(cfg, "hidden_sizes", None):
@@ -199,9 +178,7 @@ def save_tower_config(folder: Path, modality: str, directory: Path, family: str 
     if family == "hf":
         tower_config(folder, modality).save_pretrained(str(directory))
     else:
-        from polymodal.backbones import families
-
-        families.save_config(family, Path(folder), directory)
+        get_family(family, folder).save_config(Path(folder), directory)
     (directory / MARKER).write_text(json.dumps({"family": family}, indent=2))
 
 

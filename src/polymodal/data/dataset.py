@@ -39,11 +39,20 @@ class LoadedInputs:
         rows: positions (0-based) in the original table of the rows kept.
         skipped: ``(row position, input name, reason)`` for every unusable input (its row
             dropped, or under ``skip_modality`` the input marked absent).
+        index: the table's index label of each kept row (None: use ``rows``).
+        unknown_label: rows left out before decoding because their label is missing or one
+            the model was not trained on (``FittedModel.load_inputs(unknown="drop")``).
     """
 
     items: dict[str, list[Any]]
     rows: np.ndarray
     skipped: list[tuple[int, str, str]] = field(default_factory=list)
+    index: pd.Index | None = None
+    unknown_label: int = 0
+
+    def row_label(self, i: int) -> Any:
+        """The index label (plain Python) of kept row ``i``, for messages."""
+        return plain(self.rows[i] if self.index is None else self.index[i])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -101,12 +110,14 @@ def load_inputs(
     if problems and policy == "error":
         parts = []
         for name, entries in problems.items():
-            column = ", ".join(preprocessors[name].columns)
+            columns = preprocessors[name].columns
             first = "; ".join(
-                f"{_cell(records[i], preprocessors[name].columns)}: {reason}" for i, reason in entries[:3]
+                f"{_cell(frame.index[i], records[i], columns)}: {reason}" for i, reason in entries[:3]
             )
+            where = (f"column '{columns[0]}'" if len(columns) == 1
+                     else f"input '{name}' (columns {', '.join(columns)})")
             parts.append(
-                f"column '{column}': {len(entries):,} of {len(records):,} values could not be read (first: {first})"
+                f"{where}: {len(entries):,} of {len(records):,} values could not be read (first: {first})"
             )
         raise DataError(
             f"{what}: " + "; ".join(parts) + ". Fix or drop them, or set on_bad_input: skip_row "
@@ -119,13 +130,38 @@ def load_inputs(
         log.warning(skip_log_line(what, skipped, len(records), len(keep), policy))
     if dropped:
         items = {n: [v[i] for i in keep] for n, v in items.items()}
-    return LoadedInputs(items=items, rows=keep, skipped=skipped)
+    return LoadedInputs(items=items, rows=keep, skipped=skipped, index=frame.index[keep])
 
 
-def _cell(record: Mapping[str, Any], columns: Sequence[str]) -> str:
-    value = record.get(columns[0]) if len(columns) == 1 else f"row values of {', '.join(columns)}"
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _cell(label: Any, record: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """``row <index label>``, and the cell's value when the input reads one column (an input
+    of several columns names the column and value in its reason)."""
+    row = f"row {plain(label)}"
+    if len(columns) > 1:
+        return row
+    value = record.get(columns[0])
+    text = value if isinstance(value, str) else shown(value)
+    return f"{row}: {text if len(text) <= 80 else text[:77] + '...'}"
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays (also inside lists, tuples and dicts) turned into
+    Python ones, so a message shows ``1``, not ``np.int64(1)``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A cell's value as plain text for a message: text quoted, numpy reprs gone, cut at ``limit``."""
+    text = repr(plain(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class MultimodalDataset(torch.utils.data.Dataset):

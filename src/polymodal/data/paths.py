@@ -19,12 +19,15 @@ from typing import Any, Mapping
 import pandas as pd
 
 from polymodal.preprocessing import BadInput
-from polymodal.data.readers import MEDIA_EXTENSIONS
+from polymodal.modalities import get_modality
 from polymodal.errors import ConfigError
 
-__all__ = ["PathGuard", "FILE_MODALITIES"]
+__all__ = ["PathGuard", "reads_files"]
 
-FILE_MODALITIES = tuple(MEDIA_EXTENSIONS)  # inputs whose cells are file paths: image, audio
+
+def reads_files(pre: Any) -> bool:
+    """Whether a preprocessor's cells are file paths (its modality says so)."""
+    return get_modality(pre.modality).cells_are_files
 
 
 def _absent(value: Any) -> bool:
@@ -91,7 +94,7 @@ class PathGuard:
 
     def confine(self, pre: Any, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """``record`` with the cells of a file input (image, audio) checked and resolved."""
-        if getattr(pre, "modality", None) not in FILE_MODALITIES:
+        if not reads_files(pre):
             return record
         return {**record, **{c: self.check(record.get(c)) for c in pre.columns}}
 
@@ -100,7 +103,7 @@ class PathGuard:
         which must not read them; loading reports those rows)."""
         out = frame.copy()
         for pre in preprocessors.values():
-            if getattr(pre, "modality", None) not in FILE_MODALITIES:
+            if not reads_files(pre):
                 continue
             for column in pre.columns:
                 values = []

@@ -9,7 +9,7 @@ import pandas as pd
 from polymodal.data.dataset import LoadedInputs
 from polymodal.errors import DataError
 
-__all__ = ["fill_absent_columns", "absent_per_row", "describe_absent"]
+__all__ = ["fill_absent_columns", "absent_per_row", "describe_absent", "no_input_rows", "warn_no_input"]
 
 log = logging.getLogger("polymodal")
 
@@ -58,3 +58,26 @@ def describe_absent(loaded: LoadedInputs, what: str) -> str | None:
     per = ", ".join(f"{n}: {c:,}" for n, c in counts.items() if c)
     return (f"{what}: {rows:,} of {len(loaded):,} rows lack some inputs ({per}); "
             "predicted from the inputs they have")
+
+
+def no_input_rows(loaded: LoadedInputs) -> list[int]:
+    """Positions (in ``loaded``) of the rows that have none of the model's inputs."""
+    names = sorted(loaded.items)
+    return [i for i in range(len(loaded)) if all(loaded.items[n][i] is None for n in names)]
+
+
+def warn_no_input(loaded: LoadedInputs, what: str) -> tuple[int, str | None]:
+    """Count the rows with no input at all and, when there are some, log a warning: the model
+    can only give each of them the same prediction.
+
+    Returns:
+        The count, and the warning's text (None when the count is 0).
+    """
+    rows = no_input_rows(loaded)
+    if not rows:
+        return 0, None
+    message = (f"{what}: {len(rows):,} of {len(loaded):,} rows have no input at all (first: row "
+               f"{loaded.row_label(rows[0])}); each gets the same prediction, made from nothing. "
+               "Fill in their inputs or drop those rows")
+    log.warning(message)
+    return len(rows), message

@@ -1,6 +1,6 @@
-"""Which column is the label, what problem it poses, and which role every other column plays.
+"""The schema (the label, the problem type, the role of every other column) and role inference.
 
-``infer_schema`` looks at the values of each column and gives it a role, with a reason a
+``infer_roles`` looks at the values of each column and gives it a role, with a reason a
 person can check (``Schema.describe()`` prints them before training):
 
     text         free text
@@ -9,25 +9,26 @@ person can check (``Schema.describe()`` prints them before training):
     categorical  few distinct short values, booleans, pandas categories
     ignore       not used: all missing, id-like, or a kind of value not supported
 
-The schema is saved with the model (``to_dict`` / ``from_dict``), so prediction reads the
+What the label must look like is the task's business (``polymodal.tasks.infer_schema`` checks
+it with the task's own rules). The schema is saved with the model (``to_dict`` / ``from_dict``), so prediction reads the
 same columns the same way.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from polymodal.data.readers import MEDIA_EXTENSIONS
+from polymodal.data.odd_cells import odd_cells, warn_odd_role
 from polymodal.errors import ConfigError, DataError
+from polymodal.modalities import input_roles, media_extensions
 
-__all__ = ["Schema", "infer_schema", "infer_role", "ROLES", "PROBLEM_TYPES"]
+__all__ = ["Schema", "infer_roles", "infer_role", "require_inputs", "check_frame", "is_missing"]
 
-ROLES = ("text", "image", "audio", "numeric", "categorical", "ignore")
 
 # Thresholds of the inference rules (see _infer_role).
 _MEDIA_SHARE = 0.90  # share of values ending in a media extension to call a column media
@@ -45,8 +46,8 @@ class Schema:
 
     Attributes:
         label: the label column (None only for an alignment model without one).
-        problem_type: one of ``PROBLEM_TYPES``.
-        roles: every non-label column -> one of ``ROLES``, in table order.
+        problem_type: a registered task's name (``polymodal.tasks.task_names()``).
+        roles: every non-label column -> one of ``modalities.input_roles()``, in table order.
         reasons: column -> why it got its role (the label's entry says why the problem type).
     """
 
@@ -56,21 +57,18 @@ class Schema:
     reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.problem_type not in PROBLEM_TYPES:
-            raise ConfigError(
-                f"problem_type {self.problem_type!r} is not known; expected one of "
-                f"{', '.join(PROBLEM_TYPES)}."
-            )
-        bad = {c: r for c, r in self.roles.items() if r not in ROLES}
+        if not isinstance(self.problem_type, str) or not self.problem_type:
+            raise ConfigError(f"problem_type must be a task name, got {self.problem_type!r}.")
+        bad = {c: r for c, r in self.roles.items() if r not in input_roles()}
         if bad:
-            raise ConfigError(f"unknown roles {bad}; valid roles are: {', '.join(ROLES)}.")
+            raise ConfigError(f"unknown roles {bad}; valid roles are: {', '.join(input_roles())}.")
         if self.label in self.roles:
             raise ConfigError(f"the label {self.label!r} also has an input role; remove it from roles.")
 
     def inputs(self, role: str) -> list[str]:
         """The columns with ``role``, in table order."""
-        if role not in ROLES:
-            raise ConfigError(f"unknown role {role!r}; valid roles are: {', '.join(ROLES)}.")
+        if role not in input_roles():
+            raise ConfigError(f"unknown role {role!r}; valid roles are: {', '.join(input_roles())}.")
         return [column for column, r in self.roles.items() if r == role]
 
     def describe(self) -> str:
@@ -114,41 +112,30 @@ class Schema:
         )
 
 
-def infer_schema(
-    frame: pd.DataFrame,
-    label: str,
-    overrides: Mapping[str, str] | None = None,
-    problem_type: str = "auto",
-) -> Schema:
-    """Give every column a role and check that the label suits the problem type.
+def infer_roles(frame: pd.DataFrame, label: str | None,
+                overrides: Mapping[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """The role of every column but the label, and why (the label checks belong to the task:
+    ``polymodal.tasks.infer_schema``).
 
     Args:
-        frame: the table (see ``readers.read_table``).
+        frame: the table (see ``tables.read_table``).
         label: the label column.
         overrides: column -> role, for columns whose inferred role is wrong.
-        problem_type: ``"auto"`` (fractional floats -> regression, else classification)
-            or one of ``PROBLEM_TYPES``.
 
     Returns:
-        A ``Schema``.
+        ``roles`` and ``reasons``, column -> text, in table order.
 
     Raises:
-        DataError: the label is absent, has missing values, a single class, or is not
-            numeric for regression; no column is left as input.
-        ConfigError: unknown problem type; overrides name unknown columns or roles, or the label.
+        DataError: not a usable table; the label is absent.
+        ConfigError: overrides name unknown columns or roles, or the label.
     """
-    _check_frame(frame)
-    if problem_type != "auto" and problem_type not in _LABEL_CHECKS:  # alignment: data.alignment
-        raise ConfigError(
-            f"problem_type {problem_type!r} is not known; expected 'auto' or one of {', '.join(_LABEL_CHECKS)}."
-        )
+    check_frame(frame)
     if label not in frame.columns:
         raise DataError(
             f"label column {label!r} not in the table; columns are: {_list(frame.columns)} (pass --label)."
         )
     overrides = dict(overrides or {})
     _check_overrides(overrides, frame, label)
-
     roles: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for column in frame.columns:
@@ -158,21 +145,17 @@ def infer_schema(
             roles[column], reasons[column] = overrides[column], "set in overrides"
         else:
             roles[column], reasons[column] = _infer_role(frame[column])
+    return roles, reasons
 
-    y = frame[label]
-    chosen = _choose_problem_type(y) if problem_type == "auto" else problem_type
-    _check_label_present(y, label)
-    reasons[label] = _LABEL_CHECKS[chosen](y, label)
-    if problem_type == "auto" and chosen == "classification" and ptypes.is_integer_dtype(y.dtype):
-        reasons[label] += " (integer label; pass problem_type='regression' if it is a quantity)"
 
+def require_inputs(roles: Mapping[str, str], reasons: Mapping[str, str], label: str) -> None:
+    """Raise ``DataError`` when every column but the label is ignored."""
     if all(role == "ignore" for role in roles.values()):
         why = "; ".join(f"{c}: {reasons[c]}" for c in list(roles)[:5]) or "the table has only the label column"
         raise DataError(
             f"no input columns: every column but the label {label!r} is ignored ({why}). "
             "Add input columns, or set a role with overrides, e.g. {'column': 'text'}."
         )
-    return Schema(label=label, problem_type=chosen, roles=roles, reasons=reasons)
 
 
 # --- checks -----------------------------------------------------------------------------
@@ -184,7 +167,7 @@ def _list(names: Any, limit: int = 20) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _check_frame(frame: Any) -> None:
+def check_frame(frame: Any) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame, got {type(frame).__name__}. Read it with read_table.")
     not_str = [c for c in frame.columns if not isinstance(c, str)]
@@ -207,16 +190,16 @@ def _check_overrides(overrides: dict[str, str], frame: pd.DataFrame, label: str)
         problems.append(
             f"overrides name columns not in the table: {_list(unknown)}; columns are: {_list(frame.columns)}"
         )
-    bad = {c: r for c, r in overrides.items() if r not in ROLES}
+    bad = {c: r for c, r in overrides.items() if r not in input_roles()}
     if bad:
-        problems.append(f"overrides give unknown roles {bad}; valid roles are: {', '.join(ROLES)}")
+        problems.append(f"overrides give unknown roles {bad}; valid roles are: {', '.join(input_roles())}")
     if label in overrides:
         problems.append(f"overrides give the label column {label!r} a role; the label is no input, remove it")
     if problems:
         raise ConfigError("; ".join(problems) + ".")
 
 
-def _is_missing(series: pd.Series) -> pd.Series:
+def is_missing(series: pd.Series) -> pd.Series:
     """NaN/None, and text that is empty or blank."""
     missing = series.isna()
     if series.dtype == object or ptypes.is_string_dtype(series.dtype):
@@ -225,67 +208,8 @@ def _is_missing(series: pd.Series) -> pd.Series:
     return missing
 
 
-def _check_label_present(y: pd.Series, label: str) -> None:
-    n_missing = int(_is_missing(y).sum())
-    if n_missing:
-        raise DataError(
-            f"label {label!r} is missing in {n_missing:,} of {len(y):,} rows; expected a label in every "
-            "training row. Drop those rows or fill them in."
-        )
-    if any(isinstance(v, _CONTAINERS) for v in y.tolist()):
-        raise DataError(
-            f"label {label!r} holds lists or other containers; expected one value per row "
-            "(multilabel is not supported yet). Make it one class per row."
-        )
-
-
-def _choose_problem_type(y: pd.Series) -> str:
-    if ptypes.is_float_dtype(y.dtype):
-        values = y.dropna().to_numpy(dtype=float)
-        if np.any(values != np.round(values)):
-            return "regression"
-    return "classification"
-
-
-def _check_classification(y: pd.Series, label: str) -> str:
-    counts = y.value_counts()
-    if len(counts) < 2:
-        raise DataError(
-            f"label {label!r} has a single class {counts.index[0]!r} in {len(y):,} rows; "
-            "a classifier needs at least two. Add examples of other classes, or check the label column."
-        )
-    return f"classification: {len(counts):,} classes"
-
-
-def _check_regression(y: pd.Series, label: str) -> str:
-    if ptypes.is_bool_dtype(y.dtype) or not (ptypes.is_integer_dtype(y.dtype) or ptypes.is_float_dtype(y.dtype)):
-        examples = ", ".join(repr(v) for v in y.drop_duplicates().head(3).tolist())
-        raise DataError(
-            f"label {label!r} is not numeric (dtype {y.dtype}, e.g. {examples}); regression needs numbers. "
-            "Convert the column to numbers, or use problem_type='classification'."
-        )
-    values = y.to_numpy(dtype=float)
-    low, high = float(np.min(values)), float(np.max(values))
-    if low == high:
-        raise DataError(
-            f"label {label!r} is {low:g} in all {len(y):,} rows; regression needs a label that varies. "
-            "Check the label column."
-        )
-    return f"regression: numbers from {low:g} to {high:g}"
-
-
-# problem type -> check of the label that returns the reason shown by describe().
-# A new problem type (multilabel, ...) is one check here plus its rule in _choose_problem_type.
-_LABEL_CHECKS: dict[str, Callable[[pd.Series, str], str]] = {
-    "classification": _check_classification,
-    "regression": _check_regression,
-}
-# alignment: no label check (the label, if any, only groups matching rows; see data.alignment)
-PROBLEM_TYPES = (*_LABEL_CHECKS, "alignment")
-
-
 def infer_role(series: pd.Series) -> tuple[str, str]:
-    """The role ``infer_schema`` would give one column, and why."""
+    """The role ``infer_roles`` would give one column, and why."""
     return _infer_role(series)
 
 
@@ -294,7 +218,7 @@ def infer_role(series: pd.Series) -> tuple[str, str]:
 
 def _infer_role(series: pd.Series) -> tuple[str, str]:
     """The role of one input column and why."""
-    values = series[~_is_missing(series)]
+    values = series[~is_missing(series)]
     if values.empty:
         return "ignore", "all values missing"
     dtype = series.dtype
@@ -306,12 +230,18 @@ def _infer_role(series: pd.Series) -> tuple[str, str]:
         return "ignore", f"dates/times ({dtype}) are not supported; derive numeric columns from them"
     if ptypes.is_integer_dtype(dtype) or ptypes.is_float_dtype(dtype):
         return "numeric", f"numbers ({dtype})"
-    return _infer_from_values(values.tolist())
+    return _infer_from_values(values)
 
 
-def _infer_from_values(items: list[Any]) -> tuple[str, str]:
-    """The role of a column of Python objects (text, mostly), none missing."""
-    if any(isinstance(v, _CONTAINERS) for v in items):
+def _infer_from_values(values: pd.Series) -> tuple[str, str]:
+    """The role of a column of Python objects (text, mostly), none missing.
+
+    A few cells of another kind (a dict among numbers, a word among numbers) never silently
+    decide the role: they are named in the reason and in a logged warning.
+    """
+    items = values.tolist()
+    odd = [i for i, v in enumerate(items) if isinstance(v, _CONTAINERS)]
+    if len(odd) == len(items):
         return "ignore", "lists, dicts or bytes are not supported"
     if all(isinstance(v, (bool, np.bool_)) for v in items):
         return "categorical", "true/false values"
@@ -321,20 +251,36 @@ def _infer_from_values(items: list[Any]) -> tuple[str, str]:
 
     text = pd.Series([v if isinstance(v, str) else str(v) for v in items], dtype=object).str.strip()
     n = len(text)
+    if odd:  # a container's text is never a number, a path or a category
+        text = text.mask(pd.Series([isinstance(v, _CONTAINERS) for v in items]), "")
     lower = text.str.lower()
-    for kind, extensions in MEDIA_EXTENSIONS.items():
+    for kind, extensions in media_extensions().items():
         hits = lower[lower.str.endswith(extensions)]
         if len(hits) >= _MEDIA_SHARE * n:
             endings = hits.str.extract(r"(\.[a-z0-9]+)$", expand=False).value_counts().index[:3]
             return kind, f"paths ending {', '.join(endings)} ({len(hits):,}/{n:,})"
 
     try:
-        n_numbers = int(pd.to_numeric(text, errors="coerce").notna().sum())
+        is_number = pd.to_numeric(text.where(text != "", None), errors="coerce").notna().to_numpy()
     except (TypeError, ValueError, OverflowError):
-        n_numbers = 0
+        is_number = np.zeros(n, dtype=bool)
+    n_numbers = int(is_number.sum())
     if n_numbers >= _NUMBER_SHARE * n:
-        return "numeric", f"numbers stored as text ({n_numbers:,}/{n:,} parse)"
+        why = f"numbers stored as text ({n_numbers:,}/{n:,} parse)"
+        return "numeric", why + odd_cells(values, ~is_number, "are not numbers", ": bad inputs under on_bad_input")
+    role, why = _infer_text(text, n)
+    if odd:
+        why = "lists, dicts or bytes are not supported" + odd_cells(values, np.isin(np.arange(n), odd),
+                                                                     "are lists, dicts or bytes")
+        return warn_odd_role(values, "ignore", why, "text" if role == "ignore" else role)
+    if role in ("ignore", "text") and n_numbers >= n / 2:  # mostly numbers, a few not
+        return warn_odd_role(values, role, why + odd_cells(
+            values, ~is_number, "are not numbers", f" (numeric needs {_NUMBER_SHARE:.0%})"), "numeric")
+    return role, why
 
+
+def _infer_text(text: pd.Series, n: int) -> tuple[str, str]:
+    """The role of a column of text that is neither media paths nor numbers."""
     distinct = text.nunique()
     if n >= _ID_MIN_ROWS and distinct == n and not text.str.contains(r"\s", regex=True).any():
         return "ignore", f"unique id-like values ({distinct:,}/{n:,} distinct, no spaces)"

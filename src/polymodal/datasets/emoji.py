@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from polymodal.datasets.av_digits import data_root
+from polymodal.datasets.root import data_root
 from polymodal.errors import DataError
 
 __all__ = ["build_emoji", "render_emoji"]

@@ -21,7 +21,7 @@ top rate; ``training.param_groups`` turns them into optimiser groups.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Literal, Mapping
+from typing import Callable, Iterator, Literal, Mapping
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ from polymodal.encoders.base import EncoderOutput
 from polymodal.encoders.pooling import masked_mean
 from polymodal.errors import ConfigError
 
-__all__ = ["PretrainedEncoder", "build_pretrained_encoder"]
+__all__ = ["PretrainedEncoder"]
 
 
 class PretrainedEncoder(nn.Module):
@@ -39,9 +39,11 @@ class PretrainedEncoder(nn.Module):
     Args:
         backbone: the built backbone module; or, for a frozen backbone whose features are
             cached, a function that builds it (called on first use).
-        modality: ``"text"``, ``"image"`` or ``"audio"``.
+        modality: the column's modality (for messages and the tower's part).
         out_dim: its feature width D.
         summary: it has a [CLS]-like first token or its own pooled output.
+        token_mask: the batch's ``attention_mask`` marks the output positions one to one
+            (text tokens); else outputs are all real positions.
         name: the backbone's name, for messages.
         mode: ``"frozen"``, ``"full"`` or ``"last_n"``.
         last_n: blocks trained in ``last_n`` mode.
@@ -55,7 +57,7 @@ class PretrainedEncoder(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module | Callable[[], nn.Module], *, modality: str, out_dim: int,
-                 summary: bool = True,
+                 summary: bool = True, token_mask: bool = False,
                  name: str = "backbone", mode: Literal["frozen", "full", "last_n"] = "frozen",
                  last_n: int = 2, layer_lr_decay: float = 1.0, learning_rate: float = 5e-5,
                  pooling: Literal["mean", "cls"] = "mean") -> None:
@@ -64,6 +66,7 @@ class PretrainedEncoder(nn.Module):
             raise ConfigError(f"backbone {name!r} has no [CLS] token or pooled output of its own, so "
                               f"tuning.pooling: cls has nothing to read; use pooling: mean")
         self.modality, self.out_dim, self.mode, self.pooling = modality, int(out_dim), mode, pooling
+        self.token_mask = token_mask
         self.learning_rate, self.layer_lr_decay = learning_rate, layer_lr_decay
         if not isinstance(backbone, nn.Module):  # a loader: frozen and cached, outside the module tree
             assert mode == "frozen", "only a frozen backbone is loaded lazily"
@@ -129,7 +132,7 @@ class PretrainedEncoder(nn.Module):
         """Run the backbone on its inputs (``input_ids``, ``pixel_values``, ...)."""
         inputs = {k: v for k, v in batch.items() if k != "lengths"}
         real = None
-        if self.modality == "text":
+        if self.token_mask:  # the mask marks the output positions (text tokens)
             real = inputs["attention_mask"].bool()  # [B, T]
             # A row with no real token attends everywhere instead (its outputs are masked out).
             inputs["attention_mask"] = (real | ~real.any(dim=1, keepdim=True)).long()
@@ -198,22 +201,3 @@ def _depths(backbone: nn.Module) -> dict[int, int]:
             depths[id(p)] = 0 if seen_block else count
     return depths
 
-
-def build_pretrained_encoder(encoder_inputs: Mapping[str, Any], tuning: Mapping[str, Any]) -> PretrainedEncoder:
-    """The encoder for a backbone preprocessor's ``encoder_inputs`` and the ``tuning`` options.
-
-    ``encoder_inputs["lazy"]`` (a frozen backbone whose features are cached) defers loading
-    the backbone until a feature has to be computed.
-    """
-    from polymodal.backbones import load_tower, tower_spec
-
-    folder, modality = encoder_inputs["folder"], encoder_inputs["modality"]
-    family = encoder_inputs.get("family", "hf")
-    spec = tower_spec(folder, modality, family)
-
-    def load() -> nn.Module:
-        return load_tower(folder, modality, weights=encoder_inputs["weights"], family=family)
-
-    options = {k: v for k, v in tuning.items() if k in ("mode", "last_n", "layer_lr_decay", "learning_rate", "pooling")}
-    return PretrainedEncoder(load if encoder_inputs.get("lazy") else load(), modality=modality,
-                             out_dim=spec.out_dim, summary=spec.summary, name=spec.model_type, **options)

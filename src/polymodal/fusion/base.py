@@ -44,7 +44,8 @@ def register_fusion(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     options as keywords, exposes ``out_dim`` and implements
     ``forward(outputs: Mapping[str, EncoderOutput], present: Bool[B, M]) -> FusionOutput``.
     It may set ``min_inputs`` (default 1: how many inputs it needs) and
-    ``per_input_heads = True`` (it returns ``parts``; the model gives each input a head).
+    ``head_wrapper = "<registered head>"`` (it returns ``parts``; the builder wraps the task's
+    head in that head, e.g. ``late``: one copy per input).
     An input absent for a row must not change that row's output through its values.
     """
 

@@ -25,12 +25,12 @@ class LateFusion(nn.Module):
     head is left out of the average, which is how a late-fusion ensemble handles a missing
     member. ``fused`` (the weighted sum of the parts) is what an embedding would use.
 
-    ``per_input_heads = True`` tells the model builder to give each input a copy of the head
-    (see ``polymodal.heads.LateHead``).
+    ``head_wrapper = "late"`` tells the model builder to give each input a copy of the head
+    (the registered head ``late``: ``polymodal.heads.LateHead``).
     """
 
     min_inputs = 1
-    per_input_heads = True
+    head_wrapper = "late"
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -20,6 +20,11 @@ def tensor_fusion_size(n_inputs: int, proj_dim: int, hidden: int) -> tuple[int, 
     return elements, elements * hidden
 
 
+# float32 copies of each weight a training step holds: the weight, its gradient and AdamW's two
+# moment estimates (training/module.py builds torch.optim.AdamW).
+_TRAINING_COPIES = 4
+
+
 def _mib(count: int) -> str:
     size = count * 4 / 2**20
     return f"{size / 1024:,.1f} GiB" if size >= 1024 else f"{size:,.1f} MiB"
@@ -31,8 +36,9 @@ class TensorFusion(nn.Module):
     append a constant 1, take the outer product of all M vectors (``(proj_dim + 1)^M``
     elements, holding every unimodal, bimodal, ... M-modal product), then a Linear → ``hidden``.
 
-    The outer product grows exponentially with the number of inputs; building refuses when the
-    layer reading it would take more than ``max_mib`` of float32 weights.
+    The outer product grows exponentially with the number of inputs; building refuses when
+    training the layer reading it would take more than ``max_mib``: its float32 weights, their
+    gradients and AdamW's two moment estimates (4 floats per weight).
     """
 
     min_inputs = 2
@@ -42,7 +48,8 @@ class TensorFusion(nn.Module):
         proj_dim: int = Field(16, ge=1, description="width of each input before the outer product")
         hidden: int = Field(128, ge=1, description="width of the fused vector")
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
-        max_mib: float = Field(256.0, gt=0.0, description="refuse when the output layer would be larger")
+        max_mib: float = Field(256.0, gt=0.0, description="refuse when training the output layer (weights, "
+                                "gradients, 2 AdamW states) would need more memory")
 
     def __init__(self, input_dims: Mapping[str, int], proj_dim: int = 16, hidden: int = 128,
                  dropout: float = 0.1, max_mib: float = 256.0):
@@ -52,12 +59,14 @@ class TensorFusion(nn.Module):
         _check_min_inputs("tensor", input_dims, self.min_inputs)
         m = len(input_dims)
         elements, weights = tensor_fusion_size(m, proj_dim, hidden)
-        if weights * 4 > max_mib * 2**20:
+        training = weights * _TRAINING_COPIES
+        if training * 4 > max_mib * 2**20:
             raise ConfigError(
                 f"fusion 'tensor': the outer product of {m} inputs at proj_dim={proj_dim} has "
                 f"({proj_dim}+1)^{m} = {elements:,} elements per example, and the layer reading it "
-                f"would hold {weights:,} weights ({_mib(weights)}), over max_mib={max_mib:g}. Lower "
-                f"proj_dim or hidden, raise max_mib, or use fusion: low_rank"
+                f"would hold {weights:,} weights ({_mib(weights)}); training it needs "
+                f"{_mib(training)} (weights, gradients and 2 AdamW states), over max_mib={max_mib:g}. "
+                f"Lower proj_dim or hidden, raise max_mib, or use fusion: low_rank"
             )
         self.names = sorted(input_dims)
         self.vectors = _ModalityVectors(input_dims, proj_dim)

@@ -1,7 +1,9 @@
-"""Task heads: read the fused vector out into predictions and a loss."""
+"""Task heads: read the fused vector out into predictions and a loss; registered on import."""
 from polymodal.heads.alignment import AlignedBatch, AlignmentHead
+from polymodal.heads.base import get_head, head_names, register_head
 from polymodal.heads.classification import ClassificationHead
 from polymodal.heads.late import LateHead
 from polymodal.heads.regression import RegressionHead
 
-__all__ = ["ClassificationHead", "RegressionHead", "LateHead", "AlignmentHead", "AlignedBatch"]
+__all__ = ["ClassificationHead", "RegressionHead", "LateHead", "AlignmentHead", "AlignedBatch",
+           "register_head", "get_head", "head_names"]

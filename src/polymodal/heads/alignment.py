@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from polymodal.heads.base import register_head
+
 __all__ = ["AlignmentHead", "AlignedBatch"]
 
 _MAX_LOG_SCALE = math.log(100.0)  # CLIP caps the logit scale at 100
@@ -49,6 +51,7 @@ def _projection(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
 
 
+@register_head("alignment")
 class AlignmentHead(nn.Module):
     """Projects each aligned input into one ``dim``-wide space; contrastive loss between them.
 
@@ -63,8 +66,6 @@ class AlignmentHead(nn.Module):
         match: ``"row"`` (positives: the inputs of one row) or ``"label"`` (also every row
             with the same label; beside a task head, the training loop passes the classes).
     """
-
-    task = "alignment"
 
     def __init__(self, input_dims: Mapping[str, int], dim: int = 256,
                  loss: Literal["infonce", "siglip"] = "infonce", temperature: float = 0.07,

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from polymodal.heads.base import register_head
+
 __all__ = ["ClassificationHead"]
 
 
@@ -17,6 +19,7 @@ def _mlp(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Module:
     )
 
 
+@register_head("classification")
 class ClassificationHead(nn.Module):
     """Logits over ``num_classes``; softmax cross-entropy with optional class weights.
 
@@ -26,8 +29,6 @@ class ClassificationHead(nn.Module):
         hidden: width of an optional hidden layer (0 = a single linear layer).
         class_weights: ``[K]`` loss weight per class, or None.
     """
-
-    task = "classification"
 
     def __init__(self, in_dim: int, num_classes: int, hidden: int = 0, dropout: float = 0.1,
                  class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0):

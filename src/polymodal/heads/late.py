@@ -7,9 +7,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from polymodal.heads.base import register_head
+
 __all__ = ["LateHead"]
 
 
+@register_head("late")
 class LateHead(nn.Module):
     """One copy of a task head per input; the output is ``Σ_m w_m · head_m(part_m)``.
 
@@ -33,7 +36,6 @@ class LateHead(nn.Module):
                 if module is not head and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
             self.heads[name] = head
-        self.task = template.task
 
     @property
     def _first(self) -> nn.Module:

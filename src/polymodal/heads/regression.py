@@ -5,19 +5,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from polymodal.heads.base import register_head
+
 from polymodal.heads.classification import _mlp
 
 __all__ = ["RegressionHead"]
 
 
+@register_head("regression")
 class RegressionHead(nn.Module):
     """Predicts a standardised target; ``target_mean``/``target_std`` map it back.
 
     Training on a standardised target keeps the loss scale sane whatever the unit of the
     label (prices in thousands, probabilities in [0, 1]).
     """
-
-    task = "regression"
 
     def __init__(self, in_dim: int, hidden: int = 0, dropout: float = 0.1, loss: str = "mse",
                  target_mean: float = 0.0, target_std: float = 1.0):

@@ -14,13 +14,16 @@ with ``polymodal.encoders.register_encoder(name, encoder_name)``.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+import torch
 
 from polymodal.errors import ConfigError
 
 __all__ = ["Modality", "Noise", "register_modality", "get_modality", "modality_names", "modalities",
-           "modality_of_role", "input_roles", "unregister_modality"]
+           "modality_of_role", "input_roles", "file_modality_of", "unregister_modality", "noise_generator"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Noise:
     applies: Callable[[Any], str | None] = lambda pre: None
 
 
+def noise_generator(*keys: Any) -> torch.Generator:
+    """A generator seeded by ``keys`` (e.g. the report's seed, a row, a level): noise repeats exactly."""
+    return torch.Generator().manual_seed(zlib.crc32(repr(keys).encode()))
+
+
 @dataclass(frozen=True)
 class Modality:
     """What the pipeline needs to know of one modality.
@@ -63,6 +71,8 @@ class Modality:
         feature_cache: what a frozen backbone's feature cache keeps by default
             (``tokens`` for short sequences, ``pooled`` for hundreds of positions).
         noise: how the robustness report perturbs it (None: it is only removed).
+        free_text: cells are free text, so words such as class names can be encoded as its
+            inputs (zero-shot classification writes "a photo of a {}" through such a column).
     """
 
     name: str
@@ -74,6 +84,7 @@ class Modality:
     backbone_preprocessor: type | None = None
     feature_cache: str = "pooled"
     noise: Noise | None = None
+    free_text: bool = False
     description: str = field(default="", compare=False)
 
     @property
@@ -137,7 +148,12 @@ def modality_of_role(role: str) -> Modality | None:
 
 def input_roles() -> tuple[str, ...]:
     """Every role a column can have: the registered modalities' roles, then ``ignore``."""
-    return (*[r for m in modalities() for r in m.roles], "ignore")
+    return (*[r for m in _MODALITIES.values() for r in m.roles], "ignore")  # registration order
+
+
+def media_extensions() -> dict[str, tuple[str, ...]]:
+    """Role → file extensions, for every modality whose cells are files (registration order)."""
+    return {m.roles[0]: m.extensions for m in _MODALITIES.values() if m.cells_are_files}
 
 
 def file_modality_of(path: str, choices: Sequence[Modality] | None = None) -> Modality | None:
@@ -148,5 +164,3 @@ def file_modality_of(path: str, choices: Sequence[Modality] | None = None) -> Mo
             return modality
     return None
 
-
-__all__.append("file_modality_of")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from polymodal.errors import DataError
+from polymodal.reports.figure import new_figure, save_figure
 
 __all__ = ["plot_confusion_matrix"]
 
@@ -36,9 +37,6 @@ def plot_confusion_matrix(
         DataError: the matrix is not square, negative or non-finite, or ``labels`` has
             the wrong length.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     counts = _validated(matrix, labels)
     k = counts.shape[0]
     support = counts.sum(axis=1, keepdims=True)  # [K, 1]
@@ -48,8 +46,7 @@ def plot_confusion_matrix(
     accuracy = np.trace(counts) / total if total else float("nan")
 
     side = float(np.clip(2.8 + 0.5 * k, 5.0, 13.0))
-    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(side + 1.2, side)
     ax = fig.subplots()
     shown = np.nan_to_num(share) if normalize else counts
     vmax = 1.0 if normalize else max(float(counts.max()), 1.0)
@@ -80,10 +77,7 @@ def plot_confusion_matrix(
     ax.set_title(f"Confusion matrix: accuracy {accuracy_text} (n = {int(total):,})",
                  fontsize=12, fontweight="bold", pad=10)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, format="png", facecolor="white")
-    return path
+    return save_figure(fig, path, dpi=150, facecolor="white")
 
 
 def _validated(matrix: np.ndarray, labels: list[str]) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from polymodal.errors import DataError
+from polymodal.reports.figure import new_figure, save_figure
 
 __all__ = ["plot_curves"]
 
@@ -39,16 +40,13 @@ def plot_curves(history: pd.DataFrame, path: Path, title: str | None = None) -> 
     Raises:
         DataError: no rows, or ``epoch`` / ``train_loss`` missing or not numeric.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     frame = _validated(history)
     metric = _first_metric(frame)
     panels = ["loss"] + ([metric] if metric else [])
 
-    fig = Figure(figsize=(5.4 * len(panels), 4.0), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(5.4 * len(panels), 4.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     epochs = frame["epoch"].to_numpy(dtype=float)
     for ax, name in zip(axes, panels):
@@ -57,10 +55,7 @@ def plot_curves(history: pd.DataFrame, path: Path, title: str | None = None) -> 
     if title:
         fig.suptitle(title, fontsize=13, fontweight="bold")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, format="png", facecolor="white")
-    return path
+    return save_figure(fig, path, dpi=150, facecolor="white")
 
 
 def _validated(history: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from polymodal.reports.figure import new_figure, save_figure
+
 __all__ = ["plot_importance"]
 
 
@@ -14,15 +16,14 @@ def plot_importance(summary: pd.DataFrame, path: str | Path, title: str | None =
 
     Args:
         summary: ``ModalityImportance.summary`` (index = input names).
+
+    Drawn on a bare ``matplotlib.figure.Figure`` with the Agg canvas: the host's backend and
+    pyplot's figures are left as they were.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [str(n) for n in summary.index]
     xs = range(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.6 * len(names), 3.4))
+    fig = new_figure(4 + 1.6 * len(names), 3.4)
+    left, right = fig.subplots(1, 2)
     has_drop = "ablation_metric_drop" in summary.columns
     width = 0.4 if has_drop else 0.6
     left.bar([x - (width / 2 if has_drop else 0) for x in xs], summary["ablation"], width, label="mean per-row change")
@@ -40,9 +41,4 @@ def plot_importance(summary: pd.DataFrame, path: str | Path, title: str | None =
         ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

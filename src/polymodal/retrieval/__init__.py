@@ -1,7 +1,7 @@
 """Retrieval: vectors for a column, a vector index, search, recommendation, zero-shot and metrics."""
 from polymodal.retrieval.embed import Embeddings, embed_loaded, embed_table, embedding_space
 from polymodal.retrieval.index import KINDS, VectorIndex, model_fingerprint
-from polymodal.retrieval.metrics import alignment_metrics, rank_of_first_match, retrieval_metrics
+from polymodal.tasks.ranking import alignment_metrics, rank_of_first_match, retrieval_metrics
 from polymodal.retrieval.recommend import more_like_this, recommend
 from polymodal.retrieval.search import Searcher, index_column, results_frame
 from polymodal.retrieval.zero_shot import zero_shot

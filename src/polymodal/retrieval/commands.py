@@ -31,13 +31,16 @@ def embed(
     import numpy as np
     import pandas as pd
 
-    from polymodal.predictor import Predictor
+    from polymodal.modeldir import load_model
+    from polymodal.outputs import check_output_file
+    from polymodal.retrieval.embed import embed_column
 
-    predictor = Predictor.load(model, data_root=data_root)
-    table = predictor._table(data)
+    check_output_file(out, "embeddings file")
+    fitted = load_model(model, data_root=data_root)
+    table = fitted.read_table(data, fill_absent=False)
     if id_column is not None and id_column not in table.frame.columns:
         raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, table.frame.columns))}")
-    result = predictor.embed(table, column, batch_size=batch_size, progress=True)
+    result = embed_column(fitted, table, column, batch_size=batch_size, progress=True)
     frame = pd.DataFrame({"row": result.rows})
     if id_column is not None:
         frame["id"] = table.frame[id_column].iloc[result.rows].to_numpy()
@@ -60,12 +63,14 @@ def index(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
 ) -> None:
     """Build a vector index of a column, stored with the item ids and the model it came from."""
-    from polymodal.predictor import Predictor
+    from polymodal.modeldir import load_model
+    from polymodal.outputs import check_output_folder
     from polymodal.retrieval.search import index_column
 
-    predictor = Predictor.load(model, data_root=data_root)
+    check_output_folder(out, "index folder")
+    fitted = load_model(model, data_root=data_root)
     options = {k: v for k, v in (("nlist", nlist), ("nprobe", nprobe)) if v is not None}
-    built = index_column(predictor, model, data, column, id_column=id_column, kind=kind, progress=True, **options)
+    built = index_column(fitted, model, data, column, id_column=id_column, kind=kind, progress=True, **options)
     built.save(out)
     skipped = built.meta["rows_without_vector"]
     typer.echo(f"indexed {len(built):,} items of column '{column}' ({built.dim}-d, {built.meta['space']} space, "

@@ -22,11 +22,13 @@ import torch.nn.functional as F
 
 from polymodal.data import Collator, MultimodalDataset, load_inputs
 from polymodal.data.dataset import LoadedInputs
-from polymodal.data.readers import Table
+from polymodal.data.tables import Table
 from polymodal.encoders.presence import encode_present
 from polymodal.errors import DataError
+from polymodal.fitted import as_fitted
+from polymodal.modalities.base import get_modality
 
-__all__ = ["Embeddings", "embedding_space", "embed_table", "embed_loaded", "query_table"]
+__all__ = ["Embeddings", "embedding_space", "embed_column", "embed_table", "embed_loaded", "query_table"]
 
 log = logging.getLogger("polymodal")
 
@@ -96,6 +98,21 @@ def embed_loaded(model: Any, preprocessors: Mapping[str, Any], loaded: LoadedInp
     return vectors, present
 
 
+def embed_column(fitted: Any, data: Any, column: str, *, batch_size: int = 256, progress: bool = False,
+                 on_bad_input: str | None = None) -> Embeddings:
+    """Vectors for ``column`` of a table (path, DataFrame or ``Table``), with a fitted model.
+
+    Args:
+        fitted: a ``FittedModel`` (or a fitted ``Predictor``).
+        on_bad_input: the policy for unreadable inputs; None = the model's config.
+    """
+    fitted = as_fitted(fitted)
+    training = fitted.config.training
+    return embed_table(fitted.model, fitted.preprocessors, fitted.read_table(data, fill_absent=False), column,
+                       on_bad_input=fitted.policy(on_bad_input), threads=training.load_threads,
+                       data_root=fitted.data_root, training=training, batch_size=batch_size, progress=progress)
+
+
 def embed_table(model: Any, preprocessors: Mapping[str, Any], table: Table, column: str, *,
                 on_bad_input: str = "error", threads: int = 0, data_root: Any = None,
                 training: Any = None, batch_size: int = 256, progress: bool = False) -> Embeddings:
@@ -152,9 +169,9 @@ def embed_table(model: Any, preprocessors: Mapping[str, Any], table: Table, colu
 
 def _input_of(preprocessors: Mapping[str, Any], column: str) -> str:
     for name, pre in preprocessors.items():
-        if pre.modality in ("text", "image", "audio") and list(pre.columns) == [column]:
+        if get_modality(pre.modality).one_column and list(pre.columns) == [column]:
             return name
-    columns = sorted(c for p in preprocessors.values() if p.modality in ("text", "image", "audio")
+    columns = sorted(c for p in preprocessors.values() if get_modality(p.modality).one_column
                      for c in p.columns)
     raise DataError(f"column {column!r} is not a text, image or audio input of this model; it can "
                     f"embed: {', '.join(map(repr, columns)) or 'no column'}")

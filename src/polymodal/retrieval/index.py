@@ -30,11 +30,12 @@ import numpy as np
 from polymodal.errors import ConfigError, DataError, ModelDirError
 from polymodal.modeldir import MANIFEST, atomic_directory, verify_manifest, write_manifest
 from polymodal.retrieval.exact import build_scan, exact_top_k
+from polymodal.retrieval.index_meta import FORMAT as _FORMAT
+from polymodal.retrieval.index_meta import KINDS, check_meta, read_faiss
+from polymodal.untrusted import read_json
 
 __all__ = ["VectorIndex", "KINDS", "model_fingerprint", "import_faiss"]
 
-KINDS = ("flat", "hnsw", "ivf")
-_FORMAT = 1
 _HNSW_M = 32
 
 
@@ -181,20 +182,20 @@ class VectorIndex:
             verify_manifest(path)
         except ModelDirError as exc:
             raise ModelDirError(f"index {path}: {exc}; build the index again") from None
-        try:
-            meta = json.loads((path / "index.json").read_text())
-            ids = json.loads((path / "ids.json").read_text())
-            index = faiss.read_index(str(path / "index.faiss"))
-            scan = faiss.read_index(str(path / "scan.faiss")) if (path / "scan.faiss").is_file() else None
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ModelDirError(f"could not read the index in {path}: {exc}; build it again") from None
-        if meta.get("format") != _FORMAT:
-            raise ModelDirError(f"index {path} has format {meta.get('format')!r}; this polymodal reads "
-                                f"format {_FORMAT}: build the index again")
-        if index.ntotal != len(ids) or (scan is not None and scan.ntotal != len(ids)):
-            raise ModelDirError(f"index {path} holds {index.ntotal:,} vectors but {len(ids):,} ids; build it again")
+        meta = read_json(path / "index.json", dict, fix="build the index again")
+        ids = read_json(path / "ids.json", list, fix="build the index again")
+        check_meta(path / "index.json", meta, path / "ids.json", ids)
+        index = read_faiss(faiss, path / "index.faiss")
+        scan = read_faiss(faiss, path / "scan.faiss") if (path / "scan.faiss").is_file() else None
+        if index.ntotal != len(ids) or (scan is not None and scan.ntotal != len(ids)) or index.d != meta["dim"]:
+            raise ModelDirError(f"index {path} is damaged: index.faiss holds {index.ntotal:,} {index.d}-d vectors, "
+                                f"ids.json {len(ids):,} ids, index.json records {meta['dim']}-d; build it again")
         if meta.get("kind") in ("ivf", "hnsw"):
-            _restore_search_settings(faiss, index, meta)
+            try:
+                _restore_search_settings(faiss, index, meta)
+            except (AttributeError, OverflowError, RuntimeError, TypeError, ValueError):
+                raise ModelDirError(f"{path / 'index.json'} is damaged: its kind {meta['kind']!r} or settings "
+                                    "do not match index.faiss; build the index again") from None
         return cls(index, ids, meta, scan)
 
     # ------------------------------------------------------------------ queries

@@ -1,7 +1,7 @@
 """Index a column of a table with a fitted model, and search the index with a text, an image
 or an audio clip.
 
-``index_column`` embeds a column (``Predictor.embed``) and builds a ``VectorIndex`` that
+``index_column`` embeds a column (``retrieval.embed.embed_column``) and builds a ``VectorIndex`` that
 records the model it came from: its folder and the sha256 of its manifest. ``Searcher``
 opens an index with that model, refuses a model whose files changed since, embeds a query
 of any modality the model aligns with the indexed column, and returns the nearest items.
@@ -16,23 +16,23 @@ import numpy as np
 import pandas as pd
 
 from polymodal.errors import DataError, ModelDirError
-from polymodal.retrieval.embed import embedding_space, query_table
+from polymodal.fitted import FittedModel, as_fitted
+from polymodal.modalities import get_modality, modalities
+from polymodal.modeldir import load_model
+from polymodal.retrieval.embed import embed_column, embedding_space, query_table
 from polymodal.retrieval.index import VectorIndex, model_fingerprint
 
 __all__ = ["index_column", "Searcher", "results_frame"]
 
 log = logging.getLogger("polymodal")
 
-QUERY_MODALITIES = ("text", "image", "audio")
-
-
-def index_column(predictor: Any, model_dir: str | Path, data: Any, column: str,
+def index_column(fitted: Any, model_dir: str | Path, data: Any, column: str,
                  id_column: str | None = None, kind: str = "flat", progress: bool = False,
                  **options: Any) -> VectorIndex:
     """Embed ``column`` of every row of ``data`` and index the vectors under their ids.
 
     Args:
-        predictor: the fitted ``Predictor`` loaded from ``model_dir``.
+        fitted: the ``FittedModel`` (or fitted ``Predictor``) loaded from ``model_dir``.
         model_dir: the model directory (recorded, with its fingerprint, in the index).
         id_column: the column holding each item's id; default: the row number (0-based).
         kind: ``flat`` (exact), ``hnsw`` or ``ivf``; ``options`` go to ``VectorIndex.build``.
@@ -40,11 +40,12 @@ def index_column(predictor: Any, model_dir: str | Path, data: Any, column: str,
     Raises:
         DataError: the id column is missing, has empty or repeated ids; nothing to index.
     """
-    table = predictor._table(data)
+    fitted = as_fitted(fitted)
+    table = fitted.read_table(data, fill_absent=False)
     if id_column is not None and id_column not in table.frame.columns:
         raise DataError(f"{table.source}: no id column {id_column!r}; columns present: "
                         f"{', '.join(map(str, table.frame.columns))}")
-    embeddings = predictor.embed(table, column, progress=progress)
+    embeddings = embed_column(fitted, table, column, progress=progress)
     if id_column is None:
         ids = embeddings.rows.tolist()
     else:
@@ -53,7 +54,7 @@ def index_column(predictor: Any, model_dir: str | Path, data: Any, column: str,
             raise DataError(f"{table.source}: id column {id_column!r} is empty in {int(values.isna().sum()):,} "
                             "rows; give every row an id")
         ids = values.tolist()
-    pre = next(p for p in predictor.preprocessors_.values() if list(p.columns) == [column])
+    pre = next(p for p in fitted.preprocessors.values() if list(p.columns) == [column])
     meta = {
         "column": column, "modality": pre.modality, "space": embeddings.space, "id_column": id_column,
         "model": {"path": str(Path(model_dir).resolve()), "manifest_sha256": model_fingerprint(model_dir)},
@@ -83,12 +84,12 @@ class Searcher:
 
     Args:
         index: the ``VectorIndex``.
-        predictor: the fitted ``Predictor`` the index was built with.
+        fitted: the ``FittedModel`` the index was built with.
     """
 
-    def __init__(self, index: VectorIndex, predictor: Any):
+    def __init__(self, index: VectorIndex, fitted: FittedModel):
         self.index = index
-        self.predictor = predictor
+        self.fitted = fitted
 
     @classmethod
     def open(cls, index_dir: str | Path, model_dir: str | Path | None = None) -> "Searcher":
@@ -97,8 +98,6 @@ class Searcher:
         Raises:
             ModelDirError: the model is missing, or is not the version the index was built by.
         """
-        from polymodal.predictor import Predictor
-
         index = VectorIndex.load(index_dir)
         recorded = index.meta.get("model", {})
         folder = Path(model_dir) if model_dir is not None else Path(recorded.get("path", ""))
@@ -112,18 +111,18 @@ class Searcher:
                 f"manifest {str(recorded.get('manifest_sha256'))[:12]}…, the model in {folder} has "
                 f"{found[:12]}…. Its vectors do not match this model's; rebuild the index with "
                 f"`polymodal index {folder} --data TABLE --column {index.meta.get('column')} --out {index_dir}`")
-        return cls(index, Predictor.load(folder))
+        return cls(index, load_model(folder))
 
     def query_columns(self) -> dict[str, list[str]]:
         """Modality -> the model's columns whose vectors share the indexed column's space."""
-        model, column = self.predictor.model_, self.index.meta["column"]
+        model, column = self.fitted.model, self.index.meta["column"]
         if embedding_space(model, column) == "aligned":
             names = model.aligner.names
         else:
             names = [column]
         out: dict[str, list[str]] = {}
         for name in names:
-            out.setdefault(self.predictor.preprocessors_[name].modality, []).append(name)
+            out.setdefault(self.fitted.preprocessors[name].modality, []).append(name)
         return out
 
     def embed_query(self, value: str, modality: str, column: str | None = None) -> np.ndarray:
@@ -149,14 +148,14 @@ class Searcher:
         elif column not in choices[modality]:
             raise DataError(f"--query-column {column!r} is not a {modality} column in this index's space; "
                             f"choose from {where}")
-        if modality != "text":
+        if get_modality(modality).cells_are_files:
             path = Path(value).expanduser()
             if not path.is_file():
                 raise DataError(f"query {modality} file {str(path)!r} not found; give the path of a file")
             value = str(path.resolve())
         elif not value.strip():
             raise DataError("the text query is empty; give some words to search for")
-        embeddings = self.predictor.embed(query_table(column, value), column)
+        embeddings = embed_column(self.fitted, query_table(column, value), column)
         if len(embeddings.rows) == 0:
             raise DataError(f"the {modality} query could not be used (see the log); try another one")
         return embeddings.vectors
@@ -169,7 +168,7 @@ class Searcher:
             ``rank, id, score`` (cosine similarity), best first.
         """
         given = {m: v for m, v in query.items() if v is not None}
-        unknown = sorted(set(given) - set(QUERY_MODALITIES))
+        unknown = sorted(set(given) - {m.name for m in modalities() if m.one_column})
         if unknown or len(given) != 1:
             raise DataError("give exactly one query: text=..., image=... or audio=... "
                             f"(got {', '.join(sorted(given)) or 'none'})")

@@ -13,17 +13,20 @@ import numpy as np
 import pandas as pd
 
 from polymodal.errors import ConfigError, DataError
-from polymodal.retrieval.embed import embedding_space
+from polymodal.fitted import as_fitted
+from polymodal.modalities import get_modality
+from polymodal.retrieval.embed import embed_column, embedding_space
 
 __all__ = ["zero_shot"]
 
 
-def zero_shot(predictor: Any, data: Any, column: str, classes: Sequence[str],
+def zero_shot(fitted: Any, data: Any, column: str, classes: Sequence[str],
               template: str = "{}", text_column: str | None = None) -> pd.DataFrame:
     """Class probabilities of each row's ``column`` (an image or audio column, usually).
 
     Args:
-        predictor: a fitted ``Predictor`` whose aligner projects ``column`` and a text column.
+        fitted: a ``FittedModel`` (or fitted ``Predictor``) whose aligner projects ``column``
+            and a text column.
         classes: class names; each becomes ``template.format(name)``.
         text_column: the aligned text column that embeds the prompts (needed only when the
             aligner has several).
@@ -36,11 +39,13 @@ def zero_shot(predictor: Any, data: Any, column: str, classes: Sequence[str],
         ConfigError: the model has no aligner over ``column`` and a text column.
         DataError: fewer than two classes, repeated names, a template without ``{}``.
     """
-    model = predictor.model_
+    fitted = as_fitted(fitted)
+    model = fitted.model
     if embedding_space(model, column) != "aligned":
         raise ConfigError(f"zero-shot classification needs a model that aligns column {column!r} with a text "
                           "column (problem_type: alignment, or an align: section)")
-    texts = [n for n in model.aligner.names if predictor.preprocessors_[n].modality == "text" and n != column]
+    texts = [n for n in model.aligner.names
+             if get_modality(fitted.preprocessors[n].modality).free_text and n != column]
     if text_column is not None:
         if text_column not in texts:
             raise ConfigError(f"text_column {text_column!r} is not an aligned text column; choose from {texts}")
@@ -54,10 +59,10 @@ def zero_shot(predictor: Any, data: Any, column: str, classes: Sequence[str],
     if "{}" not in template:
         raise DataError(f"template {template!r} has no {{}} where the class name goes, e.g. 'a photo of a {{}}'")
     prompts = pd.DataFrame({texts[0]: [template.format(n) for n in names]})
-    class_vectors = predictor.embed(prompts, texts[0])
+    class_vectors = embed_column(fitted, prompts, texts[0])
     if len(class_vectors.rows) != len(names):
         raise DataError("some class prompts could not be embedded (empty after tokenising?); use other names")
-    inputs = predictor.embed(data, column)
+    inputs = embed_column(fitted, data, column)
     scale = float(model.aligner.scale().detach())
     logits = scale * inputs.vectors @ class_vectors.vectors.T  # [n, K]
     logits -= logits.max(axis=1, keepdims=True)

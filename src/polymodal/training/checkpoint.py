@@ -33,11 +33,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from polymodal.errors import ModelDirError
+from polymodal.training.checkpoint_checks import check_fits, check_optimizers, check_state
 
 __all__ = [
     "FORMAT",
     "write_checkpoint",
     "read_checkpoint",
+    "check_checkpoint",
     "atomic_write_text",
     "capture_rng",
     "restore_rng",
@@ -183,6 +185,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                             "delete its folder to start the run over") from None
 
 
+def check_checkpoint(path: Path) -> dict[str, Any]:
+    """``read_checkpoint`` plus a check that the tree is a Lightning checkpoint (``check_state``)."""
+    state = read_checkpoint(path)
+    check_state(state, Path(path))
+    return state
+
+
 # --------------------------------------------------------------------------- RNG
 def capture_rng() -> dict[str, Any]:
     """The global random states: Python, NumPy, torch CPU (and CUDA when present)."""
@@ -226,14 +235,28 @@ class EpochCheckpoint(Checkpoint):
         path: the checkpoint file.
         on_saved: called as ``on_saved(epoch, stopped, metrics, seconds)`` after each
             checkpoint is on disk (the epoch's logged values and its wall time).
+        resuming: the run resumes from ``path``.
     """
 
     def __init__(self, path: Path,
-                 on_saved: Callable[[int, bool, dict[str, float], float], None] | None = None) -> None:
+                 on_saved: Callable[[int, bool, dict[str, float], float], None] | None = None,
+                 resuming: bool = False) -> None:
         self.path = Path(path)
+        self.resuming = resuming  # training continues from ``path``: check it against the run first
         self.on_saved = on_saved
         self._pending_rng: dict[str, Any] | None = None
         self._epoch_start = time.perf_counter()
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        self._resumed = None
+        if self.resuming:  # a damaged checkpoint fails here, naming the file
+            self._resumed = check_checkpoint(self.path)
+            check_fits(self._resumed, self.path, module)
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if getattr(self, "_resumed", None) is not None:  # optimizers exist now, not yet restored
+            check_optimizers(self._resumed, self.path, trainer.optimizers)
+            self._resumed = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -252,6 +275,7 @@ class EpochCheckpoint(Checkpoint):
     def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get("polymodal") or {}
+        extra = extra if isinstance(extra, dict) else {}
         self._pending_rng = extra.get("rng")
         if extra.get("stopped"):
             trainer.should_stop = True  # early stopping had ended the run: do not train on
@@ -259,5 +283,9 @@ class EpochCheckpoint(Checkpoint):
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
         if self._pending_rng is not None:
-            restore_rng(self._pending_rng)
+            try:
+                restore_rng(self._pending_rng)
+            except Exception as exc:  # noqa: BLE001 - a damaged file: say which
+                raise ModelDirError(f"checkpoint {self.path} is damaged: its random states cannot be "
+                                    f"restored ({type(exc).__name__}); drop --resume to start over") from None
             self._pending_rng = None

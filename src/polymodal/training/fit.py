@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 import lightning as L
 import pandas as pd
@@ -13,15 +13,18 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from polymodal.config import TrainingConfig
 from polymodal.data.dataset import Collator, MultimodalDataset
+from polymodal.errors import TrainingError
 from polymodal.model import MultimodalModel
-from polymodal.training.callbacks import BestWeights, EpochSeeder, History
+from polymodal.runtime import resolve_precision
+from polymodal.training.callbacks import (BestWeights, EpochSeeder, FiniteLoss, History, divergence_hint,
+                                          nonfinite_weights)
 from polymodal.training.module import TrainingModule
 from polymodal.training.sampler import EpochSampler
 
 if TYPE_CHECKING:
     from polymodal.training.resume import RunDirectory
 
-__all__ = ["FitResult", "fit_model", "resolve_precision", "resolve_monitor"]
+__all__ = ["FitResult", "fit_model", "resolve_monitor"]
 
 
 @dataclass
@@ -32,32 +35,29 @@ class FitResult:
     precision: str
 
 
-def resolve_precision(requested: str, accelerator: str) -> str:
-    """``"bf16"`` where bf16 matmuls are fast (CUDA with bf16, CPUs with AVX512-BF16/AMX)."""
-    if requested != "auto":
-        return requested
-    if accelerator in ("auto", "gpu") and torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "32"
-    fast = [getattr(torch.cpu, f, lambda: False) for f in
-            ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return "bf16" if any(f() for f in fast) else "32"
+def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
+    """The metric early stopping and best-weights selection watch, and its direction.
 
-
-def resolve_monitor(requested: str, task: str) -> tuple[str, str]:
-    """The metric early stopping and best-weights selection watch, and its direction."""
-    name = "val_loss" if requested == "auto" else requested
-    if task == "alignment" or (task == "regression" and name in ("val_accuracy", "val_f1_macro")):
-        name = "val_loss"
-    return name, ("max" if name in ("val_accuracy", "val_f1_macro") else "min")
+    Args:
+        requested: ``training.monitor`` (``auto`` = ``val_loss``).
+        task: the ``polymodal.tasks.Task``, which says what it can monitor.
+    """
+    return task.monitor("val_loss" if requested == "auto" else requested)
 
 
 def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
-              collator: Collator, cfg: TrainingConfig, task: str, num_classes: int,
+              collator: Collator, cfg: TrainingConfig, task: Any, labels: Mapping[str, Any],
               seed: int, checkpoint: "RunDirectory | None" = None) -> FitResult:
     """Train ``model`` in place; its weights end at the best validation epoch.
 
+    ``task`` (a ``polymodal.tasks.Task``) gives the training metric and the monitored value;
+    ``labels`` is the label encoding its metric needs.
+
     With ``checkpoint`` (a ``training.resume.RunDirectory``) the whole training state is
     written after every epoch, and training continues from it when it is resuming.
+
+    Raises:
+        TrainingError: the training loss or the final weights are NaN or infinite (diverged).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     # Data order depends on (seed, epoch) only, and the loaders never draw from the global
@@ -73,17 +73,18 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128),
                                              generator=torch.Generator().manual_seed(seed), **common)
     saving = checkpoint.trainer_parts() if checkpoint is not None else {}
-    module = TrainingModule(model, task, num_classes, cfg.learning_rate, cfg.weight_decay,
+    module = TrainingModule(model, task, labels, cfg.learning_rate, cfg.weight_decay,
                             cfg.warmup_fraction, cfg.scheduler, cfg.modality_dropout)
     monitor, mode = resolve_monitor(cfg.monitor, task)
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     history, best = History(), BestWeights(monitor, mode)
+    hint = divergence_hint(cfg.learning_rate, cfg.gradient_clip, precision)
     with _quiet_lightning():
         trainer = L.Trainer(
             accelerator=cfg.accelerator, devices=1, max_epochs=cfg.max_epochs,
             precision="bf16-mixed" if precision == "bf16" else "32-true",
             gradient_clip_val=cfg.gradient_clip or None,
-            callbacks=[history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
+            callbacks=[FiniteLoss(hint), history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
                        EpochSeeder(train, sampler), *saving.get("callbacks", [])],
             plugins=saving.get("plugins"), enable_checkpointing=bool(saving),
             logger=False, enable_model_summary=False,
@@ -92,6 +93,10 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
         trainer.fit(module, train_loader, val_loader,
                     ckpt_path=checkpoint.ckpt_path if checkpoint is not None else None)
     model.eval()
+    bad = nonfinite_weights(model)
+    if bad:  # a finite loss can still leave weights at inf (e.g. a NaN in an unused branch)
+        raise TrainingError(f"training diverged: {len(bad)} weight tensors hold NaN or infinite values "
+                            f"(e.g. {bad[0]}); no model was saved. Try: {hint}.")
     return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision)
 
 

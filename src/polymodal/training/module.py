@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import lightning as L
 import torch
-import torchmetrics
 from torch import nn
 
 from polymodal.model import MultimodalModel
@@ -37,12 +36,12 @@ class TrainingModule(L.LightningModule):
 
     Args:
         model: the multimodal model (its head defines ``loss``).
-        task: ``"classification"``, ``"regression"`` or ``"alignment"`` (the model's aligner
-            is its only head; the batch target holds each row's match group).
-        num_classes: K for classification.
+        task: the ``polymodal.tasks.Task``: its training metric, and whether the batch target
+            is each row's match group (alignment: the model's aligner is its only head).
+        labels: the label encoding (``labels.json``), for the task's metric.
     """
 
-    def __init__(self, model: MultimodalModel, task: str, num_classes: int = 0,
+    def __init__(self, model: MultimodalModel, task: Any, labels: Mapping[str, Any],
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.05, scheduler: str = "cosine",
                  modality_dropout: float = 0.0):
@@ -54,16 +53,9 @@ class TrainingModule(L.LightningModule):
         self.warmup_fraction = warmup_fraction
         self.scheduler_kind = scheduler
         self.modality_dropout = modality_dropout
-        if task == "classification":
-            self.train_metric = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-            self.val_metric = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-            self.metric_name = "accuracy"
-        elif task == "alignment":  # the loss is the metric
-            self.train_metric = self.val_metric = self.metric_name = None
-        else:
-            self.train_metric = torchmetrics.MeanSquaredError(squared=False)
-            self.val_metric = torchmetrics.MeanSquaredError(squared=False)
-            self.metric_name = "rmse"
+        self.train_metric = task.training_metric(labels)
+        self.val_metric = task.training_metric(labels)
+        self.metric_name = task.metric_name
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         if stage == "train" and self.modality_dropout > 0:
@@ -75,15 +67,13 @@ class TrainingModule(L.LightningModule):
             loss = self.model.head.loss(output, target)
         else:  # contrastive loss (+ the task head's loss, when there is one)
             output, aligned = self.model.forward_aligned(batch)
-            groups = target if self.task == "alignment" or aligner.match == "label" else None
+            groups = target if self.task.targets_are_groups or aligner.match == "label" else None
             loss = aligner.loss(aligned, groups)
             if output is not None:
                 loss = self.model.head.loss(output, target) + aligner.weight * loss
         metric = self.train_metric if stage == "train" else self.val_metric
-        if metric is not None and self.task == "classification":
-            metric(output.detach().float().argmax(dim=-1), target)
-        elif metric is not None:
-            metric(self.model.head.values(output.detach()), target.float())
+        if metric is not None:
+            self.task.update_metric(metric, self.model.head, output, target)
         size = target.shape[0]
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         if metric is not None:

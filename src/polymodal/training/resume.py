@@ -26,9 +26,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from polymodal import __version__
+from polymodal._version import __version__
 from polymodal.errors import ConfigError, ModelDirError
-from polymodal.training.checkpoint import atomic_write_text
+from polymodal.training.checkpoint import atomic_write_text, check_checkpoint
+from polymodal.untrusted import read_json, reading
 
 __all__ = ["RunDirectory", "default_checkpoint_dir", "data_digest", "discard_run"]
 
@@ -102,8 +103,8 @@ class RunDirectory:
             self.fingerprint.get("config", {}).get("training", {}).pop(key, None)
         self.resuming = False
         self.resumed_epoch = 0
-        recorded = self._read_json(_RUN)
-        progress = self._read_json(_PROGRESS) or {}
+        recorded = self._read_json(_RUN, resume)
+        progress = self._read_json(_PROGRESS, resume) or {}
         try:
             if self.path.exists() and not self.path.is_dir():
                 raise ModelDirError(f"checkpoint folder {self.path} is a file; choose another --checkpoint-dir")
@@ -118,7 +119,11 @@ class RunDirectory:
         has_checkpoint = self.checkpoint_path.is_file()
         if resume and recorded is not None and has_checkpoint:
             self._check_same_run(recorded)
-            self.resuming, self.resumed_epoch = True, int(progress.get("epoch", 0))
+            epoch = progress.get("epoch", 0)
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+                raise self._damaged(_PROGRESS, f"'epoch' must be a whole number, got {epoch!r}")
+            check_checkpoint(self.checkpoint_path)
+            self.resuming, self.resumed_epoch = True, epoch
             log.info("Resuming from the checkpoint of epoch %d in %s.", self.resumed_epoch, self.path)
             return
         if resume:
@@ -143,11 +148,27 @@ class RunDirectory:
     def has_preprocessors(self) -> bool:
         return self.resuming and (self.path / _PREPROCESSORS).is_dir()
 
-    def _read_json(self, name: str) -> dict | None:
-        try:
-            return json.loads((self.path / name).read_text())
-        except (OSError, ValueError):
+    def _read_json(self, name: str, strict: bool) -> dict | None:
+        """The JSON object in ``name``; None when absent. Damaged: an error when ``strict``
+        (resuming from it), else None (the run starts over and rewrites it)."""
+        file = self.path / name
+        if not file.is_file():
             return None
+        try:
+            value = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problem = f"unreadable ({exc})"
+        else:
+            if isinstance(value, dict):
+                return value
+            problem = f"expected a JSON object, got {type(value).__name__}"
+        if strict:
+            raise self._damaged(name, problem)
+        return None
+
+    def _damaged(self, name: str, problem: str) -> ModelDirError:
+        return ModelDirError(f"{self.path / name} is damaged: {problem}; the checkpoint folder cannot be "
+                             "resumed: drop --resume to start over")
 
     def _reset(self) -> None:
         """Empty the folder of an earlier run's files and record this run."""
@@ -165,13 +186,14 @@ class RunDirectory:
         differ = sorted(k for k in set(recorded) | set(self.fingerprint)
                         if recorded.get(k) != self.fingerprint.get(k))
         if "config" in differ:
-            old, new = recorded.get("config", {}), self.fingerprint.get("config", {})
+            old, new = recorded.get("config"), self.fingerprint.get("config", {})
+            old = old if isinstance(old, dict) else {}
             keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             differ = [f"config ({', '.join(keys)})" if k == "config" else k for k in differ]
         if differ:
             raise ConfigError(
                 f"the checkpoint in {self.path} belongs to a different run: {', '.join(differ)} "
-                "differ. Resume with the same data and config, or drop --resume to start over."
+                f"differ from what its {_RUN} records. Resume with the same data and config, or drop --resume to start over."
             )
 
     # ------------------------------------------------------------------ contents
@@ -195,11 +217,14 @@ class RunDirectory:
         if missing:
             raise ModelDirError(f"{folder} lacks the preprocessors {missing}; the checkpoint folder is "
                                 "incomplete: drop --resume to start over")
-        try:
-            return {name: type(pre).load_from(folder / name) for name, pre in unfitted.items()}
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelDirError(f"cannot read the preprocessors in {folder} ({exc}); drop --resume "
-                                "to start over") from None
+        fix = "drop --resume to start over"
+        loaded = {}
+        for name, pre in unfitted.items():
+            for file in sorted((folder / name).glob("*.json")):  # tokenizer.json, state.json
+                read_json(file, dict, fix)
+            with reading(folder / name, f"the fitted preprocessor of input {name!r}", fix):
+                loaded[name] = type(pre).load_from(folder / name)
+        return loaded
 
     def epoch_saved(self, epoch: int, stopped: bool, metrics: Mapping[str, Any] | None = None,
                     seconds: float = 0.0) -> None:
@@ -218,5 +243,5 @@ class RunDirectory:
         """Keyword arguments for ``L.Trainer``: the epoch checkpoint callback and its I/O."""
         from polymodal.training.checkpoint import EpochCheckpoint, SafetensorsCheckpointIO
 
-        return {"callbacks": [EpochCheckpoint(self.checkpoint_path, self.epoch_saved)],
+        return {"callbacks": [EpochCheckpoint(self.checkpoint_path, self.epoch_saved, self.resuming)],
                 "plugins": [SafetensorsCheckpointIO()], "enable_checkpointing": True}

@@ -1,2 +1,13 @@
 """Audio columns: decoding, log-mel features and augmentation, CNN / RNN / TDNN encoders, pretrained backbones."""
-from polymodal.modalities.audio import backbone, encoders, preprocess, tdnn  # noqa: F401  (register)
+from polymodal.modalities.audio import encoders, tdnn  # noqa: F401  (register the audio encoders)
+from polymodal.modalities.audio.backbone import BackboneAudioPreprocessor
+from polymodal.modalities.audio.preprocess import AudioPreprocessor
+from polymodal.modalities.base import Modality, register_modality
+from polymodal.modalities.audio.perturb import NOISE
+
+AUDIO = register_modality(Modality(
+    name="audio", roles=("audio",), preprocessor=AudioPreprocessor, default_encoder="cnn",
+    extensions=(".wav", ".flac", ".ogg", ".mp3", ".m4a"),
+    backbone_preprocessor=BackboneAudioPreprocessor, feature_cache="pooled",
+    noise=NOISE, description="paths of audio files (or their bytes)",
+))

@@ -19,24 +19,24 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers
-from polymodal.modalities.audio.preprocess import _read, _source
+from polymodal.backbones.collate import padded_stack
 from polymodal.backbones.preprocessor import (
     BackbonePreprocessor,
     file_bytes,
     override_note,
-    padded_stack,
-    register_backbone_preprocessor,
 )
 from polymodal.errors import ConfigError
+from polymodal.modalities.audio.decode import read_audio
+from polymodal.preprocessing import file_source
 
 __all__ = ["BackboneAudioPreprocessor"]
 
 
-@register_backbone_preprocessor
 class BackboneAudioPreprocessor(BackbonePreprocessor):
     """One audio-path column → the backbone's input tensor ``[B, ...]`` and ``lengths Long[B]``."""
 
     modality = "audio"
+    feature_batch = 16
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -90,15 +90,19 @@ class BackboneAudioPreprocessor(BackbonePreprocessor):
         return value, value.shape[0]  # [T, F], fixed length (AST): every frame counts
 
     def _content(self, row: Mapping[str, Any], base_dir: Path) -> bytes | None:
-        source = _source(row.get(self.columns[0]), base_dir)
+        source = file_source(row.get(self.columns[0]), base_dir)
         return None if source is None else file_bytes(source)
 
-    def _decode(self, content: bytes) -> tuple[tuple[torch.Tensor, int], bool]:
-        samples, rate = _read(io.BytesIO(content))  # [S] mono
+    def samples(self, content: bytes) -> np.ndarray:
+        """One clip's mono waveform ``Float32[S]`` at the backbone's rate, cut to ``max_seconds``
+        (what the feature extractor reads; a noisy copy may add to it)."""
+        samples, rate = read_audio(io.BytesIO(content))  # [S] mono
         if rate != self.rate_:
             samples = soxr.resample(samples, rate, self.rate_)  # [S']
-        samples = np.ascontiguousarray(samples[: self.max_samples_], dtype=np.float32)
-        value, length = self._features(samples)
+        return np.ascontiguousarray(samples[: self.max_samples_], dtype=np.float32)
+
+    def _decode(self, content: bytes) -> tuple[tuple[torch.Tensor, int], bool]:
+        value, length = self._features(self.samples(content))
         return (value.to(torch.float16), length), False
 
     def _collate_values(self, values: list[tuple[torch.Tensor, int] | None]) -> dict[str, torch.Tensor]:

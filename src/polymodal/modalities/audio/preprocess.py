@@ -9,164 +9,22 @@ small circular time shift.
 """
 from __future__ import annotations
 
-import functools
-import io
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
 import numpy as np
-import pandas as pd
-import soundfile as sf
 import soxr
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polymodal.modalities.audio.augment import perturb
-from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
+from polymodal.modalities.audio.decode import read_audio
+from polymodal.modalities.audio.features import frame_settings, log_mel
+from polymodal.preprocessing import BadInput, file_source, read_state, write_state
+from polymodal.options import parse_options
 from polymodal.errors import ConfigError
 
-__all__ = ["AudioPreprocessor", "log_mel", "frame_settings"]
-
-
-def frame_settings(sample_rate: int) -> tuple[int, int, int]:
-    """Default ``(n_fft, hop_length, win_length)``: 10 ms hop, 25 ms window.
-
-    At 16 kHz this is ``(512, 160, 400)``; ``n_fft`` is the next power of two >= window.
-    """
-    hop, win = max(1, round(0.010 * sample_rate)), max(2, round(0.025 * sample_rate))
-    return 1 << (win - 1).bit_length(), hop, win
-
-
-@functools.lru_cache(maxsize=16)
-def _mel_filters(
-    n_fft: int, n_mels: int, f_min: float, f_max: float, sample_rate: int
-) -> torch.Tensor:
-    """Slaney mel filter bank ``Float[n_fft // 2 + 1, n_mels]`` (cached, read-only)."""
-    from transformers.audio_utils import mel_filter_bank
-
-    filters = mel_filter_bank(
-        num_frequency_bins=n_fft // 2 + 1,
-        num_mel_filters=n_mels,
-        min_frequency=f_min,
-        max_frequency=f_max,
-        sampling_rate=sample_rate,
-        norm="slaney",
-        mel_scale="slaney",
-    )
-    return torch.from_numpy(filters.astype(np.float32))
-
-
-@functools.lru_cache(maxsize=16)
-def _hann(win_length: int) -> torch.Tensor:
-    return torch.hann_window(win_length)
-
-
-def log_mel(
-    waveform: torch.Tensor,
-    sample_rate: int,
-    *,
-    n_mels: int = 64,
-    n_fft: int | None = None,
-    hop_length: int | None = None,
-    win_length: int | None = None,
-    f_min: float = 20.0,
-    f_max: float | None = None,
-    log_floor: float = 1e-6,
-) -> torch.Tensor:
-    """Log-mel spectrogram of a mono waveform.
-
-    Args:
-        waveform: ``Float[S]`` samples in about -1..1.
-        sample_rate: samples per second of ``waveform``.
-        n_fft, hop_length, win_length: STFT settings; ``None`` → ``frame_settings``.
-        f_min, f_max: mel band edges in Hz (``f_max=None`` → Nyquist).
-        log_floor: power floor before the log.
-
-    Returns:
-        ``Float[T, n_mels]`` with ``T = 1 + S // hop_length`` (centred frames).
-    """
-    default_fft, default_hop, default_win = frame_settings(sample_rate)
-    n_fft = n_fft or default_fft
-    hop_length = hop_length or default_hop
-    win_length = win_length or min(default_win, n_fft)
-    f_max = sample_rate / 2 if f_max is None else f_max
-    spectrum = torch.stft(
-        waveform.float(),
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=_hann(win_length),
-        center=True,
-        pad_mode="constant",  # works for clips shorter than n_fft / 2 too
-        return_complex=True,
-    )  # [n_fft // 2 + 1, T]
-    power = spectrum.abs().pow(2)  # [n_freq, T]
-    filters = _mel_filters(n_fft, n_mels, float(f_min), float(f_max), int(sample_rate))
-    mel = filters.T @ power  # [n_mels, T]
-    return mel.clamp_min(log_floor).log().T.contiguous()  # [T, n_mels]
-
-
-def _source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
-    """Where the audio is: a path (relative to ``base_dir``), raw bytes, or ``None``."""
-    if isinstance(value, Mapping):  # Hugging Face datasets Audio feature: {bytes, path}
-        value = value.get("bytes") or value.get("path")
-    if isinstance(value, (bytes, bytearray)):
-        return io.BytesIO(value) if value else None
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    path = Path(text)
-    return path if path.is_absolute() else Path(base_dir) / path
-
-
-# At most this many samples are decoded (all channels together) or produced by resampling
-# (2**25: 128 MiB of float32, 11.6 minutes of 48 kHz mono), so a header that claims an
-# enormous length, channel count or rate cannot exhaust memory.
-_MAX_SAMPLES = 2**25
-_RATES = (1_000, 1_000_000)  # sample rates (Hz) a file header may plausibly claim
-
-
-def _read(source: Path | io.BytesIO, target_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode to ``(Float32[S] mono samples, sample_rate)``; longer files are cut at
-    ``_MAX_SAMPLES`` (counted after resampling to ``target_rate``).
-
-    Raises:
-        BadInput: missing / empty file, unknown format, corrupt data, implausible header
-            (sample rate, channels), no samples.
-    """
-    if isinstance(source, Path):
-        try:
-            if not source.exists():
-                raise BadInput("file not found")
-            if source.is_dir():
-                raise BadInput("is a directory, not an audio file")
-            if source.stat().st_size == 0:
-                raise BadInput("zero-byte file")
-        except OSError as exc:  # name too long, permission denied, I/O error, ...
-            raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None
-    try:
-        with sf.SoundFile(source) as fh:  # reads the header only
-            rate, channels, frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
-            if not _RATES[0] <= rate <= _RATES[1]:
-                raise BadInput(f"implausible sample rate {rate:,} Hz in the file header "
-                               f"(expected {_RATES[0]:,} to {_RATES[1]:,})")
-            if channels < 1:
-                raise BadInput(f"implausible channel count {channels} in the file header")
-            limit = max(1, min(_MAX_SAMPLES // channels,
-                               int(_MAX_SAMPLES * rate / (target_rate or rate))))
-            want = min(frames, limit) if frames > 0 else limit
-            data = fh.read(frames=want, dtype="float32", always_2d=True)  # [S, channels]
-    except BadInput:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is bad file content
-        reason = getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
-        raise BadInput(f"cannot decode audio: {reason}") from None
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise BadInput("empty audio")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # [S]
-    return np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0), int(rate)
+__all__ = ["AudioPreprocessor"]
 
 
 def _trim_silence(samples: torch.Tensor, top_db: float, frame: int, hop: int) -> torch.Tensor:
@@ -183,7 +41,6 @@ def _trim_silence(samples: torch.Tensor, top_db: float, frame: int, hop: int) ->
     return samples[start:end]
 
 
-@register_preprocessor("audio")
 class AudioPreprocessor:
     """One audio-path column → ``features Float[B, max_frames, n_mels]``, ``mask Bool[B, T]``."""
 
@@ -235,11 +92,7 @@ class AudioPreprocessor:
     def __init__(self, name: str, columns: list[str], **options: Any) -> None:
         if len(columns) != 1:
             raise ConfigError(f"audio input '{name}' reads one column, got {list(columns)}")
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"audio input '{name}': invalid options: {problems}") from None
+        self.options = parse_options(self.Options, options, f"audio input '{name}'")
         self.name = name
         self.columns = list(columns)
         o = self.options
@@ -254,10 +107,10 @@ class AudioPreprocessor:
 
     def waveform(self, row: Mapping[str, Any], base_dir: Path) -> torch.Tensor | None:
         """The row's processed mono waveform ``Float[S]`` (S <= max_samples), or ``None``."""
-        source = _source(row.get(self.columns[0]), base_dir)
+        source = file_source(row.get(self.columns[0]), base_dir)
         if source is None:
             return None
-        samples, rate = _read(source, self.options.sample_rate)
+        samples, rate = read_audio(source, self.options.sample_rate)
         o = self.options
         if rate != o.sample_rate:
             samples = soxr.resample(samples, rate, o.sample_rate)  # [S']

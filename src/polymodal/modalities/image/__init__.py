@@ -1,2 +1,13 @@
 """Image columns: decoding, resizing and augmentation, CNN / ViT encoders, pretrained backbones."""
-from polymodal.modalities.image import backbone, encoders, preprocess  # noqa: F401  (register)
+from polymodal.modalities.base import Modality, register_modality
+from polymodal.modalities.image.perturb import NOISE
+from polymodal.modalities.image import encoders  # noqa: F401  (registers the image encoders)
+from polymodal.modalities.image.backbone import BackboneImagePreprocessor
+from polymodal.modalities.image.preprocess import ImagePreprocessor
+
+IMAGE = register_modality(Modality(
+    name="image", roles=("image",), preprocessor=ImagePreprocessor, default_encoder="cnn",
+    extensions=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"),
+    backbone_preprocessor=BackboneImagePreprocessor, feature_cache="pooled",
+    noise=NOISE, description="paths of image files (or their bytes)",
+))

@@ -15,20 +15,20 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers
+from polymodal.backbones.collate import padded_stack
+from polymodal.backbones.family import get_family
 from polymodal.backbones.preprocessor import (
     BackbonePreprocessor,
     file_bytes,
     override_note,
-    padded_stack,
-    register_backbone_preprocessor,
 )
-from polymodal.modalities.image.preprocess import _open, _source, _to_l_or_rgb
+from polymodal.modalities.image.decode import open_image, to_l_or_rgb
 from polymodal.errors import ConfigError
+from polymodal.preprocessing import file_source
 
 __all__ = ["BackboneImagePreprocessor"]
 
 
-@register_backbone_preprocessor
 class BackboneImagePreprocessor(BackbonePreprocessor):
     """One image-path column → ``pixel_values Float[B, 3, H, W]`` as the backbone expects."""
 
@@ -69,21 +69,32 @@ class BackboneImagePreprocessor(BackbonePreprocessor):
         from transformers import AutoImageProcessor
 
         if self.family_ != "hf" and not (folder / "preprocessor_config.json").is_file():
-            from polymodal.backbones import families  # a non-HF family brings its own
-
-            return families.image_processor(self.family_, **kwargs)
+            return get_family(self.family_, folder).image_processor(**kwargs)  # a non-HF family's own
         return AutoImageProcessor.from_pretrained(str(folder), backend="pil", local_files_only=True, **kwargs)
 
     def _pixels(self, image: Any) -> torch.Tensor:
         out = self._processor(images=[image], return_tensors="pt")["pixel_values"]  # [1, 3, H, W]
         return out[0].to(torch.float16)
 
+    def pixel_scale(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(scale [3], offset [3])`` with ``pixel_values = pixels (0..255) * scale + offset``,
+        or None when the processor does not say how it rescales and normalises."""
+        p = self._processor
+        scale = torch.ones(3) * (float(p.rescale_factor) if getattr(p, "do_rescale", False) else 1.0)  # [3]
+        if not getattr(p, "do_normalize", False):
+            return scale, torch.zeros(3)
+        mean, std = getattr(p, "image_mean", None), getattr(p, "image_std", None)
+        if mean is None or std is None:
+            return None
+        mean, std = torch.ones(3) * torch.as_tensor(mean), torch.ones(3) * torch.as_tensor(std)  # [3]
+        return scale / std, -mean / std
+
     def _content(self, row: Mapping[str, Any], base_dir: Path) -> bytes | None:
-        source = _source(row.get(self.columns[0]), base_dir)
+        source = file_source(row.get(self.columns[0]), base_dir)
         return None if source is None else file_bytes(source)
 
     def _decode(self, content: bytes) -> tuple[torch.Tensor, bool]:
-        image = _to_l_or_rgb(_open(io.BytesIO(content), self.options.max_pixels)).convert("RGB")
+        image = to_l_or_rgb(open_image(io.BytesIO(content), self.options.max_pixels)).convert("RGB")
         return self._pixels(image), False
 
     def _augment(self, value: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

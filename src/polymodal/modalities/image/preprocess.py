@@ -8,120 +8,24 @@ images.
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
-from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
+from polymodal.modalities.image.decode import open_image, to_l_or_rgb
+from polymodal.preprocessing import BadInput, file_source, read_state, write_state
+from polymodal.options import parse_options
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 __all__ = ["ImagePreprocessor"]
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-
-
-def _source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
-    """Where the image is: a path (relative to ``base_dir``), raw bytes, or ``None``."""
-    if isinstance(value, Mapping):  # Hugging Face datasets Image feature: {bytes, path}
-        value = value.get("bytes") or value.get("path")
-    if isinstance(value, (bytes, bytearray)):
-        return io.BytesIO(value) if value else None
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    path = Path(text)
-    return path if path.is_absolute() else Path(base_dir) / path
-
-
-def _open(source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
-    """Open and fully decode one image, checking its header size first.
-
-    Raises:
-        BadInput: missing / empty file, not an image, too large, corrupt data.
-    """
-    if isinstance(source, Path):
-        try:
-            if not source.exists():
-                raise BadInput("file not found")
-            if source.is_dir():
-                raise BadInput("is a directory, not an image file")
-            if source.stat().st_size == 0:
-                raise BadInput("zero-byte file")
-        except OSError as exc:  # name too long, permission denied, I/O error, ...
-            raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None
-    try:
-        image = Image.open(source)  # reads the header only
-    except Image.DecompressionBombError as exc:
-        raise BadInput(f"image too large ({exc})") from None
-    except UnidentifiedImageError:
-        raise BadInput("cannot decode image: not a recognised image format") from None
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is bad file content
-        raise BadInput(f"cannot decode image: {exc or type(exc).__name__}") from None
-    with image:
-        width, height = image.size  # from the header; no pixel decoded yet
-        if width * height > max_pixels:
-            raise BadInput(
-                f"image too large: {width}x{height} pixels exceeds max_pixels={max_pixels:,}"
-            )
-        if width == 0 or height == 0:
-            raise BadInput(f"empty image: {width}x{height} pixels")
-        try:
-            image.load()
-        except Exception as exc:  # noqa: BLE001
-            raise BadInput(f"cannot decode image: {exc or type(exc).__name__}") from None
-        try:
-            return ImageOps.exif_transpose(image)  # a (rotated) copy, detached from the file
-        except Exception:  # noqa: BLE001 - a broken EXIF block should not lose the pixels
-            return image.copy()
-
-
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """Integer / float single-channel modes (I, I;16*, F) → 8-bit ``L``."""
-    values = np.asarray(image, dtype=np.float32)  # [H, W]
-    if image.mode.startswith("I;16"):
-        values = values / 257.0  # 0..65535 → 0..255
-    elif image.mode == "F" and np.nanmax(values) <= 1.0 and np.nanmin(values) >= 0.0:
-        values = values * 255.0  # float images in 0..1
-    elif np.nanmin(values) < 0.0 or np.nanmax(values) > 255.0:
-        if image.mode == "I" and np.nanmin(values) >= 0.0 and np.nanmax(values) <= 65535.0:
-            values = values / 257.0  # 16-bit data stored as 32-bit I
-        else:  # arbitrary range: stretch to 0..255
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            values = (values - low) * (255.0 / max(high - low, 1e-12))
-    values = np.nan_to_num(values, nan=0.0)
-    return Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8))  # mode L
-
-
-def _to_l_or_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode → ``L`` or ``RGB``; alpha is composited onto white."""
-    mode = image.mode
-    if mode in ("L", "RGB"):
-        return image
-    if mode == "1":
-        return image.convert("L")
-    if mode.startswith("I") or mode == "F":
-        return _to_8bit(image)
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha else "RGB")
-    elif mode in ("LA", "La", "RGBa", "RGBA"):
-        image = image.convert("RGBA")
-    elif mode != "RGBA":  # CMYK, YCbCr, LAB, HSV, RGBX, ...
-        image = image.convert("RGB")
-    if image.mode == "RGBA":
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image).convert("RGB")
-    return image
 
 
 def _resize(image: Image.Image, size: int, how: str, resample: int) -> Image.Image:
@@ -166,7 +70,6 @@ def _affine_grid(theta: list[list[float]], height: int, width: int) -> torch.Ten
     return torch.stack([gx, gy], dim=-1)[None]  # [1, H, W, 2]
 
 
-@register_preprocessor("image")
 class ImagePreprocessor:
     """One image-path column → ``pixel_values Float[B, C, size, size]`` (C = 1 or 3)."""
 
@@ -192,11 +95,7 @@ class ImagePreprocessor:
     def __init__(self, name: str, columns: list[str], **options: Any) -> None:
         if len(columns) != 1:
             raise ConfigError(f"image input '{name}' reads one column, got {list(columns)}")
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"image input '{name}': invalid options: {problems}") from None
+        self.options = parse_options(self.Options, options, f"image input '{name}'")
         for key in ("mean", "std"):
             given = getattr(self.options, key)
             if given is not None and len(given) not in (1, 3):
@@ -212,10 +111,10 @@ class ImagePreprocessor:
     # ------------------------------------------------------------------ fit / load
     def _decode(self, row: Mapping[str, Any], base_dir: Path) -> Image.Image | None:
         """The row's image as a ``size × size`` Pillow image in mode L or RGB."""
-        source = _source(row.get(self.columns[0]), base_dir)
+        source = file_source(row.get(self.columns[0]), base_dir)
         if source is None:
             return None
-        image = _to_l_or_rgb(_open(source, self.options.max_pixels))
+        image = to_l_or_rgb(open_image(source, self.options.max_pixels))
         o = self.options
         return _resize(image, o.size, o.resize, _RESAMPLE[o.resample])
 

@@ -15,9 +15,10 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from polymodal.preprocessing import BadInput, read_state, register_preprocessor, write_state
+from polymodal.preprocessing import BadInput, read_state, write_state
+from polymodal.options import parse_options
 from polymodal.errors import ConfigError, NotFittedError
 
 __all__ = ["TabularPreprocessor"]
@@ -46,9 +47,27 @@ def _number(value: Any, column: str) -> float:
     except OverflowError:
         return math.nan  # e.g. 10**400: as unusable as inf
     except (TypeError, ValueError):
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise BadInput(f"column '{column}': {shown} is not a number") from None
+        raise BadInput(f"column '{column}': {_shown(value)} is not a number") from None
     return number if math.isfinite(number) else math.nan
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays (also nested in lists, tuples, dicts) as Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A cell as plain text for a message (``{'a': 1}``, never ``np.int64(1)``)."""
+    text = repr(_plain(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _category(value: Any) -> str | None:
@@ -80,7 +99,19 @@ def _column_numbers(series: pd.Series) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-@register_preprocessor("tabular")
+def _mean_std(finite: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of finite numbers, without overflow near the float limit.
+
+    The numbers are scaled by a power of two (exact) so that their sum stays finite.
+    """
+    if not finite.size:
+        return 0.0, 1.0
+    scale = 2.0 ** max(0, math.frexp(float(np.abs(finite).max()))[1] - 1)
+    scaled = finite / scale
+    mean, std = float(scaled.mean()) * scale, float(scaled.std()) * scale
+    return (mean if math.isfinite(mean) else 0.0), std
+
+
 class TabularPreprocessor:
     """All numeric + categorical columns → ``numeric``, ``numeric_missing``, ``categorical``."""
 
@@ -113,11 +144,7 @@ class TabularPreprocessor:
                 f"tabular input '{name}': columns {list(columns)} must be exactly numeric "
                 f"{numeric} + categorical {categorical}, each once"
             )
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"tabular input '{name}': invalid options: {problems}") from None
+        self.options = parse_options(self.Options, options, f"tabular input '{name}'")
         self.name = name
         self.numeric = numeric
         self.categorical = categorical
@@ -135,9 +162,7 @@ class TabularPreprocessor:
         means, stds = [], []
         for column in self.numeric:
             values = _column_numbers(frame[column])
-            finite = values[np.isfinite(values)]
-            mean = float(finite.mean()) if finite.size else 0.0
-            std = float(finite.std()) if finite.size else 1.0
+            mean, std = _mean_std(values[np.isfinite(values)])
             means.append(mean)
             stds.append(std if std > 1e-12 and math.isfinite(std) else 1.0)
         self.mean_ = np.array(means, dtype=np.float64)
@@ -243,4 +268,9 @@ class TabularPreprocessor:
         self.mean_ = np.array(state["mean"], dtype=np.float64)
         self.std_ = np.array(state["std"], dtype=np.float64)
         self.vocab_ = [{key: i + 1 for i, key in enumerate(keys)} for keys in state["categories"]]
+        n, k = len(self.numeric), len(self.categorical)
+        if self.mean_.shape != (n,) or self.std_.shape != (n,) or len(self.vocab_) != k \
+                or not (np.isfinite(self.mean_).all() and (self.std_ > 0).all()):
+            raise ValueError(f"state.json: mean and std must hold one finite number per numeric column ({n}, "
+                             f"std > 0) and categories one list per categorical column ({k})")
         return self

@@ -14,18 +14,20 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from polymodal.backbones import quiet_transformers, text_limit, tower_config
-from polymodal.backbones.preprocessor import BackbonePreprocessor, register_backbone_preprocessor
-from polymodal.modalities.text.preprocess import _text_of
+from polymodal.backbones.preprocessor import BackbonePreprocessor
+from polymodal.modalities.text.decode import text_of
 from polymodal.errors import ConfigError
 
 __all__ = ["BackboneTextPreprocessor"]
 
 
-@register_backbone_preprocessor
 class BackboneTextPreprocessor(BackbonePreprocessor):
     """One text column → ``input_ids Long[B, T]``, ``attention_mask Bool[B, T]`` (T <= max_length)."""
 
     modality = "text"
+    feature_batch = 128
+    sort_by_length = True
+    token_mask = True
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -61,8 +63,15 @@ class BackboneTextPreprocessor(BackbonePreprocessor):
         ids = [tokenizer.pad_token_id, tokenizer.eos_token_id, 0]
         self.pad_id_ = next(i for i in ids if i is not None)
 
+    def dropout_ids(self) -> tuple[int | None, list[int]]:
+        """``(id, special ids)``: what a dropped token becomes (the tokenizer's unknown token,
+        else its mask token; None when it has neither), and the ids never dropped."""
+        hf = self._hf
+        unk = hf.unk_token_id if hf.unk_token_id is not None else hf.mask_token_id
+        return unk, sorted(set(hf.all_special_ids))
+
     def _content(self, row: Mapping[str, Any], base_dir: Path) -> bytes | None:
-        text = _text_of(row.get(self.columns[0]))
+        text = text_of(row.get(self.columns[0]))
         return None if text is None else text.encode("utf-8")
 
     def _decode(self, content: bytes) -> tuple[np.ndarray, bool]:

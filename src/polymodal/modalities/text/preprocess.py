@@ -1,7 +1,8 @@
 """Text column → token ids: a tokenizer trained on the training texts, or a pretrained one.
 
-``fit`` trains a Hugging Face ``tokenizers`` tokenizer (WordPiece, BPE or word level) on
-the column's training texts, or loads a pretrained tokenizer from a local folder.
+``fit`` learns a vocabulary (WordPiece, BPE or word level) from the column's training
+texts, the same one on every run (see ``vocabulary``), and tokenizes with a Hugging Face
+``tokenizers`` tokenizer built from it; or it loads a pretrained tokenizer from a folder.
 ``load`` turns one cell into ``int32`` token ids ``[CLS] ... [SEP]`` truncated to
 ``max_length``; ``collate`` pads them into ``input_ids Long[B, T]`` and
 ``attention_mask Bool[B, T]``.
@@ -13,31 +14,20 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
 import numpy as np
-import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from pydantic import BaseModel, ConfigDict, Field
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-from polymodal.preprocessing import read_state, register_preprocessor, write_state
+from polymodal.modalities.text.decode import text_of
+from polymodal.modalities.text.vocabulary import learn_vocabulary
+from polymodal.preprocessing import read_state, write_state
+from polymodal.options import parse_options
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 __all__ = ["TextPreprocessor"]
 
 _PAD, _UNK, _CLS, _SEP, _MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 _SPECIALS = [_PAD, _UNK, _CLS, _SEP, _MASK]  # ids 0..4 in every trained vocabulary
-
-
-def _text_of(value: Any) -> str | None:
-    """The cell as a string, or ``None`` when absent (None, NaN, NA, empty or blank)."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    elif not isinstance(value, str):
-        if pd.api.types.is_scalar(value) and pd.isna(value):
-            return None
-        value = str(value)
-    if not value.isascii():  # lone surrogates (from JSON "\ud800") cannot be tokenised
-        value = value.encode("utf-8", errors="replace").decode("utf-8")
-    return value if value.strip() else None
 
 
 def _new_tokenizer(kind: str, lowercase: bool) -> Tokenizer:
@@ -60,21 +50,6 @@ def _new_tokenizer(kind: str, lowercase: bool) -> Tokenizer:
     return tokenizer
 
 
-def _trainer(kind: str, vocab_size: int, min_frequency: int) -> trainers.Trainer:
-    cls = {
-        "wordpiece": trainers.WordPieceTrainer,
-        "bpe": trainers.BpeTrainer,
-        "word": trainers.WordLevelTrainer,
-    }[kind]
-    return cls(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=_SPECIALS,
-        show_progress=False,
-    )
-
-
-@register_preprocessor("text")
 class TextPreprocessor:
     """One text column → ``input_ids Long[B, T]``, ``attention_mask Bool[B, T]``.
 
@@ -98,11 +73,7 @@ class TextPreprocessor:
     def __init__(self, name: str, columns: list[str], **options: Any) -> None:
         if len(columns) != 1:
             raise ConfigError(f"text input '{name}' reads one column, got {list(columns)}")
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"text input '{name}': invalid options: {problems}") from None
+        self.options = parse_options(self.Options, options, f"text input '{name}'")
         self.name = name
         self.columns = list(columns)
         self.truncated = 0
@@ -123,7 +94,7 @@ class TextPreprocessor:
             self._use_pretrained(self.options.pretrained)
             return self
         column = self.columns[0]
-        texts = [t for t in map(_text_of, frame[column].tolist()) if t is not None]
+        texts = [t for t in map(text_of, frame[column].tolist()) if t is not None]
         if not texts:
             raise DataError(
                 f"column '{column}': no non-empty text in the training data to build a "
@@ -131,7 +102,9 @@ class TextPreprocessor:
             )
         o = self.options
         tokenizer = _new_tokenizer(o.tokenizer, o.lowercase)
-        tokenizer.train_from_iterator(texts, _trainer(o.tokenizer, o.vocab_size, o.min_frequency))
+        learn_vocabulary(
+            tokenizer, texts, o.tokenizer, o.vocab_size, o.min_frequency, _SPECIALS, _UNK
+        )
         self._use_trained(tokenizer)
         return self
 
@@ -193,7 +166,7 @@ class TextPreprocessor:
     def load(self, row: Mapping[str, Any], base_dir: Path) -> np.ndarray | None:
         """Token ids ``Int32[T]`` (1 <= T <= max_length) of one row, or ``None`` if empty."""
         self._check_fitted()
-        text = _text_of(row.get(self.columns[0]))
+        text = text_of(row.get(self.columns[0]))
         if text is None:
             return None
         ids = self._encode(text)

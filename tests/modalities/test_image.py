@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -13,35 +12,20 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from polymodal.preprocessing import PREPROCESSORS, BadInput
+from polymodal.modalities import get_modality
+from polymodal.preprocessing import BadInput
 from polymodal.modalities.image.preprocess import ImagePreprocessor
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 SIZE = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Per-item torch ops are tiny; one intra-op thread keeps them fast on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def data_root() -> Path:
-    root = os.environ.get("POLYMODAL_DATA")
-    if not root:
-        pytest.skip("POLYMODAL_DATA is not set (the folder with fashion-mnist/ and emoji/)")
-    return Path(root)
-
-
-@pytest.fixture(scope="module")
-def fashion_dir(data_root, tmp_path_factory) -> Path:
+def fashion_dir(data_dir, tmp_path_factory) -> Path:
     """24 real Fashion-MNIST test images written as 28×28 grey PNGs."""
     folder = tmp_path_factory.mktemp("fashion")
-    with gzip.open(data_root / "fashion-mnist" / "t10k-images-idx3-ubyte.gz") as f:
+    with gzip.open(data_dir / "fashion-mnist" / "t10k-images-idx3-ubyte.gz") as f:
         raw = f.read(16 + 24 * 28 * 28)
     images = np.frombuffer(raw[16:], dtype=np.uint8).reshape(24, 28, 28)  # [N, H, W]
     for i, pixels in enumerate(images):
@@ -50,10 +34,10 @@ def fashion_dir(data_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def emoji_dir(data_root, tmp_path_factory) -> Path:
+def emoji_dir(data_dir, tmp_path_factory) -> Path:
     """4 emoji rendered from the real Noto colour font as transparent RGBA PNGs."""
     folder = tmp_path_factory.mktemp("emoji")
-    font = ImageFont.truetype(str(data_root / "emoji" / "NotoColorEmoji.ttf"), 109)
+    font = ImageFont.truetype(str(data_dir / "emoji" / "NotoColorEmoji.ttf"), 109)
     for i, char in enumerate(["\U0001F600", "\U0001F34E", "\U0001F697", "\U0001F308"]):
         image = Image.new("RGBA", (136, 128), (0, 0, 0, 0))
         ImageDraw.Draw(image).text((0, 0), char, font=font, embedded_color=True)
@@ -75,7 +59,7 @@ def rgb() -> ImagePreprocessor:
 
 
 def test_registered():
-    assert PREPROCESSORS["image"] is ImagePreprocessor
+    assert get_modality("image").preprocessor is ImagePreprocessor
 
 
 def test_grey_fit_load_collate(grey, fashion_dir):

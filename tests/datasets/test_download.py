@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
-import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from synthetic import write_tar_gz
 from polymodal.datasets.download import download_and_extract
 from polymodal.errors import DataError
 
@@ -19,16 +18,6 @@ FILES = {
     "pack-1.0/recordings/1_a_0.wav": b"RIFF-one" * 1000,
     "pack-1.0/README.md": b"# readme\n",
 }
-
-
-def _tar(path: Path, members: dict[str, bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -48,7 +37,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_tar_gz_with_checksum(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    archive = _tar(tmp_path / "src" / "pack.tar.gz", FILES)
+    archive = write_tar_gz(tmp_path / "src" / "pack.tar.gz", FILES)
     dest = tmp_path / "out" / "pack"
     with caplog.at_level(logging.INFO, logger="polymodal"):
         got = download_and_extract(archive.as_uri(), dest, sha256=_sha(archive).upper())
@@ -69,7 +58,7 @@ def test_zip_with_members_glob_replaces_old_dest(tmp_path: Path) -> None:
 
 
 def test_checksum_mismatch_removes_the_download(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "src" / "pack.tar.gz", FILES)
+    archive = write_tar_gz(tmp_path / "src" / "pack.tar.gz", FILES)
     out = tmp_path / "out"
     with pytest.raises(DataError, match="expected sha256 0{64}, got [0-9a-f]{64}.*removed"):
         download_and_extract(archive.as_uri(), out / "pack", sha256="0" * 64)
@@ -80,7 +69,7 @@ def test_checksum_mismatch_removes_the_download(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])
 def test_path_traversal_is_rejected(tmp_path: Path, bad: str, kind: str) -> None:
     members = {**FILES, bad: b"owned"}
-    build = _tar if kind == "tar.gz" else _zip
+    build = write_tar_gz if kind == "tar.gz" else _zip
     archive = build(tmp_path / "src" / f"evil.{kind}", members)
     out = tmp_path / "deep" / "out"
     with pytest.raises(DataError, match="leaves the target folder"):
@@ -105,6 +94,6 @@ def test_missing_file_url_and_non_archive(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a .tar.gz/.tgz or .zip"):
         download_and_extract(page.as_uri(), tmp_path / "out" / "x", None)
     with pytest.raises(DataError, match="no files matching"):
-        archive = _tar(tmp_path / "src" / "pack.tgz", FILES)
+        archive = write_tar_gz(tmp_path / "src" / "pack.tgz", FILES)
         download_and_extract(archive.as_uri(), tmp_path / "out" / "x", None, members_glob="*.flac")
     assert os.listdir(tmp_path / "out") == []

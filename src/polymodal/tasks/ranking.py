@@ -1,4 +1,6 @@
-"""Retrieval metrics of an alignment model: Recall@K, median rank and MRR, both directions.
+"""Ranking metrics of an alignment model: Recall@K, median rank and MRR, both directions.
+
+The alignment task's scores (``tasks.alignment``); retrieval re-exports them.
 
 For each ordered pair of aligned inputs (a → b), every row with input ``a`` is a query; the
 gallery is the distinct items of input ``b`` (a picture used by ten rows is one gallery item,

@@ -1,7 +1,6 @@
 """AudioPreprocessor: decoding of many formats, bad files, log-mel, trimming, augment, persistence."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,30 +8,21 @@ import pytest
 import soundfile as sf
 import torch
 
-from polymodal.modalities.audio.preprocess import AudioPreprocessor, frame_settings, log_mel
-from polymodal.preprocessing import PREPROCESSORS, BadInput
+from polymodal.modalities.audio.features import frame_settings, log_mel
+from polymodal.modalities.audio.preprocess import AudioPreprocessor
+from polymodal.modalities import get_modality
+from polymodal.preprocessing import BadInput
 from polymodal.errors import ConfigError
 
 HERE = Path(".")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Per-item torch ops are tiny; one intra-op thread keeps them fast on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def clips() -> list[Path]:
-    root = os.environ.get("POLYMODAL_DATA")
-    if not root:
-        pytest.skip("POLYMODAL_DATA is not set (the folder with fsdd/*.wav)")
-    files = sorted((Path(root) / "fsdd").glob("*.wav"))
+def clips(data_dir) -> list[Path]:
+    files = sorted((data_dir / "fsdd").glob("*.wav"))
     if not files:
-        pytest.skip(f"no fsdd/*.wav under {root}")
+        pytest.skip(f"no fsdd/*.wav under {data_dir}")
     return files[::250][:12]  # 12 clips spread over digits and speakers
 
 
@@ -42,7 +32,7 @@ def pre() -> AudioPreprocessor:
 
 
 def test_registered_and_defaults(pre):
-    assert PREPROCESSORS["audio"] is AudioPreprocessor
+    assert get_modality("audio").preprocessor is AudioPreprocessor
     assert (pre.n_fft, pre.hop_length, pre.win_length) == (512, 160, 400)
     assert pre.encoder_inputs() == {"n_mels": 64, "max_frames": 201}
     assert frame_settings(8000) == (256, 80, 200)

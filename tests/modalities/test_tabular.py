@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymodal.preprocessing import PREPROCESSORS, BadInput
+from polymodal.modalities import get_modality
+from polymodal.preprocessing import BadInput
 from polymodal.modalities.tabular.preprocess import TabularPreprocessor
 from polymodal.errors import ConfigError, NotFittedError
 
@@ -24,11 +24,8 @@ def _make(numeric, categorical, **options) -> TabularPreprocessor:
 
 
 @pytest.fixture(scope="module")
-def pairs() -> pd.DataFrame:
-    root = os.environ.get("POLYMODAL_DATA")
-    if not root:
-        pytest.skip("POLYMODAL_DATA is not set (the folder with av-digits/pairs.csv)")
-    return pd.read_csv(Path(root) / "av-digits" / "pairs.csv")
+def pairs(data_dir) -> pd.DataFrame:
+    return pd.read_csv(data_dir / "av-digits" / "pairs.csv")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +46,7 @@ def fitted(toy) -> TabularPreprocessor:
 
 
 def test_registered():
-    assert PREPROCESSORS["tabular"] is TabularPreprocessor
+    assert get_modality("tabular").preprocessor is TabularPreprocessor
 
 
 def test_fit_real_table(pairs):

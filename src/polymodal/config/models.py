@@ -1,18 +1,19 @@
-"""The configuration: pydantic models of the YAML file, validated in one place.
+"""The pydantic models of the configuration file.
 
-Every section rejects unknown keys. Component options (a preprocessor's, an encoder's, a
-fusion's) are checked against the option model of the class the name resolves to, and all
-problems are reported together in one ``ConfigError`` before any tensor is allocated.
+Every section rejects unknown keys and non-finite numbers. Component options (a
+preprocessor's, an encoder's, a fusion's) are checked against the option model of the class
+the name resolves to (``polymodal.validate``); ``config.load.load_config`` reports every
+problem together in one ``ConfigError`` before any tensor is allocated.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-from polymodal.errors import ConfigError
+from polymodal.modalities.base import input_roles, modality_names
+from polymodal.tasks import get_task, task_names
 
 __all__ = [
     "Config",
@@ -21,19 +22,12 @@ __all__ = [
     "HeadConfig",
     "AlignConfig",
     "TrainingConfig",
-    "ROLES",
-    "MODALITIES",
-    "DEFAULT_ENCODERS",
-    "load_config",
 ]
-
-ROLES = ("text", "image", "audio", "numeric", "categorical", "ignore")
-MODALITIES = ("text", "image", "audio", "tabular")
-DEFAULT_ENCODERS = {"text": "lstm", "image": "cnn", "audio": "cnn", "tabular": "mlp"}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and NaN are no settings: a learning rate of .inf trains a model of NaNs.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TuningConfig(_Strict):
@@ -128,19 +122,21 @@ class TrainingConfig(_Strict):
 
 
 class Config(_Strict):
-    """A whole polymodal configuration (``config.yaml``)."""
+    """A whole polymodal configuration (``config.yaml``).
+
+    Each registered modality has a section under its own name (``text:``, ``image:``,
+    ``audio:``, ``tabular:``, or a plugin's); ``section(name)`` reads one.
+    """
 
     label: str | None = None
-    problem_type: Literal["auto", "classification", "regression", "alignment"] = "auto"
+    problem_type: str = Field("auto", description="auto, or a registered task (polymodal.tasks.task_names())")
     columns: dict[str, str] = Field(default_factory=dict, description="column -> role override")
     on_bad_input: Literal["error", "skip_row", "skip_modality", "skip"] = Field(
         "error", description="unusable input: error | skip_row (drop the row) | skip_modality "
         "(mark that input absent for the row); 'skip' is the older name of skip_row")
     seed: int = 0
-    text: ModalityConfig = Field(default_factory=ModalityConfig)
-    image: ModalityConfig = Field(default_factory=ModalityConfig)
-    audio: ModalityConfig = Field(default_factory=ModalityConfig)
-    tabular: ModalityConfig = Field(default_factory=ModalityConfig)
+    sections: dict[str, ModalityConfig] = Field(
+        default_factory=dict, description="per-modality options; written as top-level keys (text:, image:, ...)")
     column_overrides: dict[str, ModalityConfig] = Field(default_factory=dict)
     fusion: dict[str, Any] = Field(default_factory=lambda: {"name": "concat"})
     head: HeadConfig = Field(default_factory=HeadConfig)
@@ -148,17 +144,24 @@ class Config(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
     @model_validator(mode="after")
-    def _alignment_needs(self) -> "Config":
+    def _task_and_align_needs(self) -> "Config":
         align = self.align
-        if self.problem_type == "alignment" and align is None:
-            raise ValueError("problem_type: alignment needs an align: section naming the columns "
-                             "to align, e.g. align: {columns: [caption, photo]}")
+        if self.problem_type != "auto":  # the task's own requirements (alignment: an align: section)
+            _raise_all(get_task(self.problem_type).settings_problems(self))
         if align is not None and align.match == "label" and not self.label:
             raise ValueError("align.match: label needs label: (the column whose equal values mark "
                              "matching rows); set it, or use match: row")
         if align is not None and self.label in align.columns:
             raise ValueError(f"align.columns names the label {self.label!r}; align input columns only")
         return self
+
+    @field_validator("problem_type")
+    @classmethod
+    def _task_known(cls, value: str) -> str:
+        known = task_names()
+        if value != "auto" and value not in known:
+            raise ValueError(f"unknown problem_type {value!r}; expected auto or one of {', '.join(known)}")
+        return value
 
     @field_validator("on_bad_input")
     @classmethod
@@ -168,17 +171,25 @@ class Config(_Strict):
     @field_validator("columns")
     @classmethod
     def _roles_known(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = {c: r for c, r in value.items() if r not in ROLES}
+        roles = input_roles()
+        bad = {c: r for c, r in value.items() if r not in roles}
         if bad:
             listed = ", ".join(f"{c}: {r!r}" for c, r in bad.items())
-            raise ValueError(f"unknown role(s) {listed}; roles are {', '.join(ROLES)}")
+            raise ValueError(f"unknown role(s) {listed}; roles are {', '.join(roles)}")
         return value
 
-    @field_validator("text", "image", "audio", "tabular")
+    @model_validator(mode="before")
     @classmethod
-    def _modality_options(cls, value: ModalityConfig, info: Any) -> ModalityConfig:
-        _raise_all(_check_modality(info.field_name, value))
-        return value
+    def _gather_sections(cls, data: Any) -> Any:
+        """Top-level keys named after a modality are that modality's section."""
+        if not isinstance(data, Mapping):
+            return data
+        names = set(modality_names())
+        data = dict(data)
+        sections = dict(data.pop("sections", None) or {})
+        for key in [k for k in data if k in names]:
+            sections[key] = data.pop(key)
+        return {**data, "sections": sections}
 
     @field_validator("fusion")
     @classmethod
@@ -188,9 +199,31 @@ class Config(_Strict):
         _raise_all(fusion_option_problems(value))
         return value
 
+    @model_serializer(mode="wrap")
+    def _sections_at_top(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        sections = data.pop("sections", {})
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out[key] = value
+            if key == "seed":  # every modality's section, where the four built-in ones always stood
+                for name in modality_names():
+                    out[name] = sections.get(name, ModalityConfig().model_dump())
+        return out
+
+    def section(self, modality: str) -> ModalityConfig:
+        """The options of ``modality`` (defaults when the config has no such section)."""
+        return self.sections.get(modality) or ModalityConfig()
+
+    def __getattr__(self, name: str) -> Any:
+        # ``config.text`` reads the text section, as the YAML file spells it.
+        if not name.startswith("_") and name in modality_names():
+            return self.section(name)
+        return super().__getattr__(name)
+
     def for_column(self, column: str, modality: str) -> ModalityConfig:
         """The modality's options with this column's overrides merged on top."""
-        base = getattr(self, modality)
+        base = self.section(modality)
         over = self.column_overrides.get(column)
         if over is None:
             return base
@@ -208,80 +241,6 @@ class Config(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _without_name(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k != "name"}
-
-
-def _check_options(model: type[BaseModel], options: Mapping[str, Any], where: str) -> list[str]:
-    try:
-        model(**options)
-    except ValidationError as exc:
-        return [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-    return []
-
-
-def _check_modality(modality: str, section: ModalityConfig) -> list[str]:
-    """Problems with one modality section's preprocess and encoder options."""
-    if section.backbone is not None:
-        from polymodal.backbones.preprocessor import check_backbone_section
-
-        return check_backbone_section(modality, section.preprocess, section.encoder)
-    import polymodal.modalities  # noqa: F401  (registers preprocessors and encoders)
-    from polymodal.preprocessing import PREPROCESSORS
-    from polymodal.encoders.base import ENCODERS, encoder_names
-
-    problems = _check_options(PREPROCESSORS[modality].Options, section.preprocess, "preprocess")
-    name = section.encoder.get("name", DEFAULT_ENCODERS[modality])
-    if (modality, name) not in ENCODERS:
-        problems.append(
-            f"encoder.name: unknown {modality} encoder {name!r}; known: {', '.join(encoder_names(modality))}"
-        )
-    else:
-        problems += _check_options(
-            ENCODERS[(modality, name)].Options, _without_name(section.encoder), "encoder"
-        )
-    return problems
-
-
 def _raise_all(problems: list[str]) -> None:
     if problems:
         raise ValueError("; ".join(problems))
-
-
-def load_config(source: "Config | Mapping[str, Any] | str | Path | None") -> Config:
-    """Build a validated ``Config`` from a dict, a YAML file path, or nothing (defaults).
-
-    Raises:
-        ConfigError: listing every problem found, each with its key path.
-    """
-    if source is None:
-        return Config()
-    if isinstance(source, Config):
-        return source
-    where = "config"
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} not found; pass the path of a YAML file")
-        where = str(path)
-        try:
-            source = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where} is not valid YAML: {exc}") from None
-        if not isinstance(source, dict):
-            raise ConfigError(f"{where} must hold a mapping of keys, got {type(source).__name__}")
-    try:
-        # column_overrides are checked at build time, once each column's modality is known.
-        return Config(**source)
-    except ValidationError as exc:
-        problems = [_format_error(e) for e in exc.errors()]
-        head = f"{where} has {len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(head + ":\n  - " + "\n  - ".join(problems)) from None
-
-
-def _format_error(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
-    msg = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see the documented options)"
-    return f"{loc}: {msg}" if loc else msg

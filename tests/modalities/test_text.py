@@ -1,7 +1,7 @@
 """TextPreprocessor: tokenizer training, load / collate contract, truncation, persistence."""
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,28 +11,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polymodal.preprocessing import PREPROCESSORS
+from polymodal.modalities import get_modality
 from polymodal.modalities.text.preprocess import TextPreprocessor
 from polymodal.errors import ConfigError, DataError, NotFittedError
 
 HERE = Path(".")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Per-item torch ops are tiny; one intra-op thread keeps them fast on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def texts() -> list[str]:
-    root = os.environ.get("POLYMODAL_DATA")
-    if not root:
-        pytest.skip("POLYMODAL_DATA is not set (the folder with text/sst2/)")
-    lines = (Path(root) / "text" / "sst2" / "stsa.binary.train").read_text().splitlines()
+def texts(data_dir) -> list[str]:
+    lines = (data_dir / "text" / "sst2" / "stsa.binary.train").read_text().splitlines()
     return [line.split(" ", 1)[1] for line in lines[:1500]]
 
 
@@ -47,7 +36,7 @@ def fitted(frame) -> TextPreprocessor:
 
 
 def test_registered():
-    assert PREPROCESSORS["text"] is TextPreprocessor
+    assert get_modality("text").preprocessor is TextPreprocessor
     assert TextPreprocessor.modality == "text"
 
 
@@ -115,6 +104,49 @@ def test_save_load_from_same_ids(frame, texts, tmp_path, kind):
     sample = texts[:200] + ["unseen wörds ✓ 漢字"]
     for text in sample:
         assert (again.load({"review": text}, HERE) == pre.load({"review": text}, HERE)).all()
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "word"])
+def test_vocabulary_is_the_same_on_every_fit(frame, kind):
+    # tokenizers' own WordPiece trainer gave a different vocabulary on each fit, even in one
+    # process (each Rust hash map has its own random order); see tests/reliability/test_determinism.py
+    learnt = {
+        TextPreprocessor("review", ["review"], tokenizer=kind, vocab_size=1500)
+        .fit(frame, HERE)._tokenizer.to_str()
+        for _ in range(4)
+    }
+    assert len(learnt) == 1
+
+
+def test_tied_pairs_merge_in_canonical_order():
+    # "a ##b" and "a ##c" occur equally often; one merge is left: the lower ids ("##b") win
+    frame = pd.DataFrame({"t": ["ac ab d e f", "ab ac g h"]})
+    initial = 5 + 8 + 2  # [PAD] ... [MASK], a ... h, ##b ##c
+    pre = TextPreprocessor("t", ["t"], vocab_size=initial + 1, min_frequency=1)
+    vocab = pre.fit(frame, HERE)._tokenizer.get_vocab()
+    assert "ab" in vocab and "ac" not in vocab
+    assert [vocab[t] for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]] == [0, 1, 2, 3, 4]
+    assert [vocab[t] for t in ["a", "b", "h", "##b", "##c", "ab"]] == [5, 6, 12, 13, 14, 15]
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word"])
+def test_bpe_and_word_vocabularies_equal_the_tokenizers_trainers(frame, texts, kind):
+    """Where ``tokenizers``' trainer is deterministic, the vocabulary learnt here is its own."""
+    from tokenizers import trainers
+
+    from polymodal.modalities.text.preprocess import _new_tokenizer
+
+    trainer = {"bpe": trainers.BpeTrainer, "word": trainers.WordLevelTrainer}[kind](
+        vocab_size=1500, min_frequency=2, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        show_progress=False,
+    )
+    library = _new_tokenizer(kind, lowercase=True)
+    library.train_from_iterator(texts, trainer)
+    ours = TextPreprocessor("review", ["review"], tokenizer=kind, vocab_size=1500).fit(frame, HERE)
+    assert ours._tokenizer.get_vocab() == library.get_vocab()
+    if kind == "bpe":
+        ours_merges = json.loads(ours._tokenizer.to_str())["model"]["merges"]
+        assert ours_merges == json.loads(library.to_str())["model"]["merges"]
 
 
 def _tiny_hf_folder(texts: list[str], folder: Path) -> Path:

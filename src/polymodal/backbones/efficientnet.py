@@ -7,8 +7,9 @@ the ``efficientnet`` extra. The weights are read with ``torch.load(weights_only=
 which loads tensors only and runs no pickled code. Preprocessing is the TF original's:
 shorter side to 224, centre crop, ``(x - 127) / 128``.
 
-A family provides: an alias (a ``BackboneSource``), ``load`` (the module), ``spec`` (its
-``TowerSpec``), ``save_config`` and ``image_processor`` (when its folder has no processor files).
+The family registers an alias (a ``BackboneSource``) and a ``BackboneFamily``: ``load`` (the
+module), ``spec`` (its ``TowerSpec``), ``save_config`` and ``image_processor`` (when its folder
+has no processor files).
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from polymodal.backbones.family import BackboneFamily, register_family
 from polymodal.backbones.resolve import BackboneSource, _import_or_explain, register_alias
-from polymodal.backbones.towers import TowerSpec
-from polymodal.errors import ConfigError
+from polymodal.backbones.spec import TowerSpec
 
 __all__ = ["EfficientNetLiteTower", "load", "spec", "save_config", "image_processor"]
 
@@ -65,14 +66,8 @@ class EfficientNetLiteTower(nn.Module):
                                           pooler_output=features.mean(dim=(2, 3)))  # [B, 1280]
 
 
-def _check(family: str, folder: Path) -> None:
-    if family != _LITE:
-        raise ConfigError(f"unknown backbone family {family!r} in {folder}; save the model again")
-
-
-def load(family: str, folder: Path, *, weights: bool) -> nn.Module:
-    """The tower of a non-HF family, with its packaged weights (``weights``) or random ones."""
-    _check(family, folder)
+def load(folder: Path, *, weights: bool) -> nn.Module:
+    """The tower, with its packaged weights (``weights``) or random ones."""
     package, network = _packages()
     net = network.EfficientNet.from_name(_name(folder))
     if weights:
@@ -82,8 +77,7 @@ def load(family: str, folder: Path, *, weights: bool) -> nn.Module:
     return EfficientNetLiteTower(net, _name(folder))
 
 
-def spec(family: str, folder: Path) -> TowerSpec:
-    _check(family, folder)
+def spec(folder: Path) -> TowerSpec:
     return TowerSpec(_LITE, _name(folder), 1280, summary=True)  # 1280: every Lite variant's head width
 
 
@@ -92,14 +86,17 @@ def _name(folder: Path) -> str:
     return json.loads(settings.read_text())["model_name"] if settings.is_file() else "efficientnet-lite0"
 
 
-def save_config(family: str, folder: Path, directory: Path) -> None:
+def save_config(folder: Path, directory: Path) -> None:
     (Path(directory) / _SETTINGS).write_text(json.dumps({"model_name": "efficientnet-lite0"}, indent=2))
 
 
-def image_processor(family: str, **overrides: Any) -> Any:
+def image_processor(**overrides: Any) -> Any:
     """The image processor the family was trained with (a transformers Pillow processor)."""
     from transformers import CLIPImageProcessorPil
 
     settings = {"size": {"shortest_edge": 224}, "crop_size": {"height": 224, "width": 224}, "resample": 2,
                 "image_mean": [0.498, 0.498, 0.498], "image_std": [0.502, 0.502, 0.502], "do_convert_rgb": True}
     return CLIPImageProcessorPil(**{**settings, **overrides})
+
+
+register_family(BackboneFamily(_LITE, load, spec, save_config, image_processor))

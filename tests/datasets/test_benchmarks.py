@@ -6,8 +6,6 @@ Downloads use file:// archives built here from a handful of real clips: no netwo
 from __future__ import annotations
 
 import gzip
-import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +13,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polymodal.datasets import av_digits as benchmarks
-from polymodal.datasets.av_digits import (
-    FASHION_MNIST_CLASSES,
-    FSDD_DIGEST,
-    build_av_digits,
-    data_root,
-    ensure_fsdd,
-    load_fashion_mnist,
-    make_fashion_folder,
-    recordings_digest,
-)
+from synthetic import write_tar_gz
+from polymodal.datasets import fsdd
+from polymodal.datasets.av_digits import build_av_digits
+from polymodal.datasets.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist, make_fashion_folder
+from polymodal.datasets.fsdd import FSDD_DIGEST, ensure_fsdd, recordings_digest
+from polymodal.datasets.root import data_root
 from polymodal.errors import DataError
 
 
@@ -48,14 +41,9 @@ def _real_pairs(data_dir: Path, n: int = 6) -> pd.DataFrame:
 
 def _release_archive(path: Path, clips: dict[str, bytes]) -> Path:
     """A tar.gz laid out like the FSDD GitHub release, plus files that are not clips."""
-    with tarfile.open(path, "w:gz") as tar:
-        members = {f"free-spoken-digit-dataset-1.0.10/recordings/{n}": b for n, b in clips.items()}
-        members["free-spoken-digit-dataset-1.0.10/README.md"] = b"# FSDD\n"
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    members = {f"free-spoken-digit-dataset-1.0.10/recordings/{n}": b for n, b in clips.items()}
+    members["free-spoken-digit-dataset-1.0.10/README.md"] = b"# FSDD\n"
+    return write_tar_gz(path, members)
 
 
 def test_data_root_prefers_the_argument_then_the_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +134,7 @@ def test_read_only_data_dir_falls_back_to_the_cache(
         tmp_path / "fsdd.tar.gz", {n: (data_dir / "fsdd" / n).read_bytes() for n in names}
     )
     root = _tiny_data_dir(tmp_path / "data", pairs)
-    monkeypatch.setattr(benchmarks, "_writable", lambda folder: False)  # root ignores chmod
+    monkeypatch.setattr(fsdd, "_writable", lambda folder: False)  # root ignores chmod
     got = ensure_fsdd(root, download=True, url=archive.as_uri(),
                       expected_digest=recordings_digest(data_dir / "fsdd", names))
     assert got == tmp_path / "xdg-cache" / "polymodal" / "fsdd"

@@ -1,0 +1,89 @@
+"""Read a table of examples from a file, a DataFrame, or a folder of class subfolders.
+
+Every reader returns a ``Table``: the frame, the folder that relative file paths in it
+are relative to, and a short description of where it came from (for messages). Readers
+check the shape of the table (columns present, named, unique; at least one row) and
+nothing about its meaning; that is ``schema.infer_schema``'s job. File formats live in
+``formats.py``, the folder layout in ``folders.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from polymodal.data.folders import folder_frame
+from polymodal.data.formats import TABLE_EXTENSIONS, check_columns, check_rows, read_file
+from polymodal.errors import ConfigError, DataError
+
+__all__ = ["Table", "read_table", "read_folder", "TABLE_EXTENSIONS"]
+
+
+@dataclass
+class Table:
+    """A table of examples.
+
+    Attributes:
+        frame: one row per example, columns as read (names kept exactly).
+        base_dir: the folder that relative file paths in ``frame`` are relative to.
+        source: where the table came from, for messages (a path or ``"DataFrame"``).
+    """
+
+    frame: pd.DataFrame
+    base_dir: Path
+    source: str
+
+
+def read_table(source: str | Path | pd.DataFrame, base_dir: Path | None = None) -> Table:
+    """Read a table from a DataFrame, a file, or a folder (see ``read_folder``).
+
+    Args:
+        source: a ``pd.DataFrame``, or the path of a .csv, .tsv, .parquet/.pq,
+            .jsonl/.ndjson or .json file (CSV/TSV may be compressed: .csv.gz, ...), or a folder.
+        base_dir: folder for relative file paths in the table. Defaults to the table
+            file's folder, or the current folder for a DataFrame. A folder source always
+            uses the folder itself.
+
+    Returns:
+        A ``Table``.
+
+    Raises:
+        DataError: the file is missing, of an unknown kind, unreadable, or the table has
+            no rows, no columns, an empty or duplicate column name.
+        ConfigError: ``base_dir`` was given for a folder source and is not that folder.
+    """
+    if isinstance(source, pd.DataFrame):
+        check_columns(list(source.columns), "the DataFrame")
+        check_rows(source, "the DataFrame")
+        where = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
+        return Table(frame=source, base_dir=where, source="DataFrame")
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        hint = f" (relative to the current folder {Path.cwd()})" if not path.is_absolute() else ""
+        raise DataError(f"table not found: {path}{hint}. Check the path, or pass a DataFrame.")
+    if path.is_dir():
+        if base_dir is not None and Path(base_dir).resolve() != path.resolve():
+            raise ConfigError(
+                f"base_dir {base_dir} was given for the folder {path}, whose file paths are "
+                "always relative to the folder itself; drop base_dir."
+            )
+        return read_folder(path)
+    frame = read_file(path)
+    where = Path(base_dir).resolve() if base_dir is not None else path.resolve().parent
+    return Table(frame=frame, base_dir=where, source=str(path))
+
+
+def read_folder(root: Path) -> Table:
+    """Read a folder laid out as Hugging Face ``imagefolder`` / ``audiofolder`` expects.
+
+    ``root/<class>/<file>``, optionally with ``root/metadata.{csv,jsonl,parquet}``; see
+    ``folders.folder_frame`` for the layout and the frame's columns. Relative paths in the
+    table are relative to ``root``.
+
+    Raises:
+        DataError: as ``folder_frame``.
+    """
+    root = Path(root).expanduser()
+    return Table(frame=folder_frame(root), base_dir=root.resolve(), source=str(root))
