@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Protocol
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -34,6 +35,8 @@ __all__ = [
     "Preprocessor",
     "write_state",
     "read_state",
+    "plain",
+    "shown",
     "file_source",
     "check_file",
 ]
@@ -117,3 +120,23 @@ def check_file(path: Path, kind: str) -> None:
             raise BadInput("zero-byte file")
     except OSError as exc:  # name too long, permission denied, I/O error, ...
         raise BadInput(f"cannot open the file: {exc.strerror or exc}") from None
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays (also inside lists, tuples and dicts) turned into
+    Python ones, so a message shows ``1``, not ``np.int64(1)``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A cell's value as plain text for a message: text quoted, numpy reprs gone, cut at ``limit``."""
+    text = repr(plain(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from polymodal.preprocessing import BadInput, Preprocessor
+from polymodal.preprocessing import BadInput, Preprocessor, plain, shown
 from polymodal.data.paths import PathGuard
 from polymodal.data.skips import normalise_policy, skip_log_line
 from polymodal.errors import DataError, PolymodalError
@@ -142,26 +142,6 @@ def _cell(label: Any, record: Mapping[str, Any], columns: Sequence[str]) -> str:
     value = record.get(columns[0])
     text = value if isinstance(value, str) else shown(value)
     return f"{row}: {text if len(text) <= 80 else text[:77] + '...'}"
-
-
-def plain(value: Any) -> Any:
-    """``value`` with numpy scalars and arrays (also inside lists, tuples and dicts) turned into
-    Python ones, so a message shows ``1``, not ``np.int64(1)``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return type(value)(plain(v) for v in value)
-    if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items()}
-    return value
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A cell's value as plain text for a message: text quoted, numpy reprs gone, cut at ``limit``."""
-    text = repr(plain(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class MultimodalDataset(torch.utils.data.Dataset):

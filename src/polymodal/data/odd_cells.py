@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from polymodal.data.dataset import shown
+from polymodal.preprocessing import shown
 
 __all__ = ["odd_cells", "warn_odd_role"]
 

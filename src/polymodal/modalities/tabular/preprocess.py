@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from polymodal.preprocessing import BadInput, read_state, write_state
+from polymodal.preprocessing import BadInput, read_state, shown, write_state
 from polymodal.options import parse_options
 from polymodal.errors import ConfigError, NotFittedError
 
@@ -47,27 +47,8 @@ def _number(value: Any, column: str) -> float:
     except OverflowError:
         return math.nan  # e.g. 10**400: as unusable as inf
     except (TypeError, ValueError):
-        raise BadInput(f"column '{column}': {_shown(value)} is not a number") from None
+        raise BadInput(f"column '{column}': {shown(value, 40)} is not a number") from None
     return number if math.isfinite(number) else math.nan
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays (also nested in lists, tuples, dicts) as Python values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _shown(value: Any, limit: int = 40) -> str:
-    """A cell as plain text for a message (``{'a': 1}``, never ``np.int64(1)``)."""
-    text = repr(_plain(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _category(value: Any) -> str | None:
