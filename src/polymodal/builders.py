@@ -145,19 +145,28 @@ def build_model(config: Config, schema: Schema, preprocessors: Mapping[str, Prep
             task (``schema.problem_type``) builds the head from it.
     """
     encoders = {name: _encoder(name, pre, config) for name, pre in preprocessors.items()}
-    aligner = _aligner(config, encoders)
     task = get_task(schema.problem_type)
+    own = task.build_model(config, preprocessors, labels, encoders,
+                           make_encoder=lambda n: _encoder(n, preprocessors[n], config),
+                           make_fusion=lambda dims: _fusion(config, dims))
+    if own is not None:  # a model of the task's own (generation)
+        return own
+    aligner = _aligner(config, encoders)
     if not task.has_head:  # no fusion and no task head: the aligner is the head (alignment)
         return MultimodalModel(encoders, None, None, aligner=aligner)
-    fusion_options = dict(config.fusion)
-    fusion_cls = get_fusion(fusion_options.pop("name", "concat"))
-    fusion = fusion_cls(input_dims={n: e.out_dim for n, e in encoders.items()},
-                        **fusion_cls.Options(**fusion_options).model_dump())
+    fusion = _fusion(config, {n: e.out_dim for n, e in encoders.items()})
     head = task.build_head(fusion.out_dim, labels, config.head)
     wrapper = getattr(fusion, "head_wrapper", None)  # late fusion: "late", one head per input
     if wrapper is not None:
         head = get_head(wrapper)(head, sorted(encoders))
     return MultimodalModel(encoders, fusion, head, aligner=aligner)
+
+
+def _fusion(config: Config, input_dims: Mapping[str, int]) -> Any:
+    """The config's fusion over inputs of the given widths."""
+    fusion_options = dict(config.fusion)
+    fusion_cls = get_fusion(fusion_options.pop("name", "concat"))
+    return fusion_cls(input_dims=dict(input_dims), **fusion_cls.Options(**fusion_options).model_dump())
 
 
 def _aligner(config: Config, encoders: Mapping[str, Any]) -> AlignmentHead | None:

@@ -84,7 +84,11 @@ def fit(
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
     predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
-    predictor.save(out)
+    try:
+        predictor.save(out)
+    except PolymodalError as exc:  # the trained run is not lost: its last checkpoint is still there
+        raise type(exc)(f"{exc} The trained run is kept in {checkpoints}: fix that and rerun the same command "
+                        "with --resume to continue from its last checkpoint.") from None
     discard_run(checkpoints)
     typer.echo(finite_json({"model": str(out), "tuning": _short(predictor.metrics_)}))
 
@@ -99,8 +103,10 @@ def evaluate(
     on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
     robustness: bool = typer.Option(False, "--robustness", help="also score with each input removed and under noise"),
     report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where --robustness writes its table and plot"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="generation: a classifier model directory of the generated column"),
+    train: Optional[str] = typer.Option(None, "--train", help="generation: the real training table (trains the reference; CAS conditions)"),
 ) -> None:
-    """Score a saved model on a labelled table."""
+    """Score a saved model on a labelled table (a generation model: its samples, with a reference classifier)."""
     from polymodal.outputs import check_output_dir, finite_json
     from polymodal.predictor import Predictor
 
@@ -110,7 +116,11 @@ def evaluate(
     if robustness:
         _robustness(predictor, data, report_dir, as_json, model, on_bad_input)
         return
-    metrics = predictor.evaluate(data, on_bad_input=on_bad_input)
+    if reference is not None or train is not None:
+        metrics = predictor.evaluate_samples(data, reference=None if reference is None else Predictor.load(reference),
+                                             train=train)
+    else:
+        metrics = predictor.evaluate(data, on_bad_input=on_bad_input)
     if as_json:
         typer.echo(finite_json(metrics, indent=2))
         return
@@ -245,9 +255,10 @@ def _short(metrics: dict) -> dict:
 
 
 # embed | index | search live with the rest of retrieval (polymodal.retrieval.commands).
+from polymodal.samples import commands as _generation  # noqa: E402
 from polymodal.retrieval import commands as _retrieval  # noqa: E402
 
-for _command in (_retrieval.embed, _retrieval.index, _retrieval.search):
+for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate):
     app.command()(_errors_to_exit(_command))
 
 

@@ -91,6 +91,7 @@ class FittedModel:
     fit_info: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_root: str | Path | None = None
+    grids: dict[str, list] = field(default_factory=dict)  # generation: {target: [(epoch, picture)]}
 
     @property
     def task(self) -> Task:
@@ -189,8 +190,20 @@ class FittedModel:
             raise DataError("no rows to evaluate: every row was skipped or had an unknown label")
         return self.task.score(self.forward(loaded), target, self.labels, loaded)
 
+    def generate(self, conditions: Any, n: int = 1, seed: int = 0, **options: Any) -> Any:
+        """Samples of a generation model (see ``polymodal.generation.sample.generate``)."""
+        from polymodal.generation.sample import generate
+
+        if self.labels.get("targets") is None:
+            raise ConfigError(f"this is a {self.schema.problem_type} model: it generates nothing; fit one with "
+                              "problem_type: generation")
+        return generate(self, conditions, n=n, seed=seed, **options)
+
     def check_predicts(self) -> None:
-        """Raise ``ConfigError`` when the model has no label to predict (alignment)."""
+        """Raise ``ConfigError`` when the model has no label to predict (alignment, generation)."""
+        if self.labels.get("targets") is not None:
+            raise ConfigError("this is a generation model: it makes samples, not predictions; use "
+                              "generate() or `polymodal generate`")
         if self.model.head is None:
             raise ConfigError("this is an alignment model: it has no label to predict; use embed(), "
                               "`polymodal embed | index | search`, or zero-shot classification")

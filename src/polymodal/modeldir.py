@@ -6,16 +6,23 @@ loading that runs no code.
 ``plots/*.png`` and ``manifest.json``; ``load_model`` reads them back into a ``FittedModel``.
 A model directory is written into a temporary sibling folder and renamed into place only
 when complete, so an interrupted save never leaves a directory that half-loads; an older
-directory at the same path stays intact until the new one is complete.
+directory at the same path stays intact until the new one is complete. The temporary folder's
+name holds the saving process's id (``.<name>.tmp-<host>-<pid>-<random>``), so that the next
+save to the same path can remove what a killed save left (``_remove_abandoned``).
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,7 +44,12 @@ from polymodal.untrusted import input_specs, mapping, read_json, read_safetensor
 __all__ = ["save_model", "load_model", "atomic_directory", "write_manifest", "verify_manifest", "MANIFEST",
            "UNSAFE_SUFFIXES"]
 
+log = logging.getLogger("polymodal")
+
 MANIFEST = "manifest.json"
+# A save takes minutes at most: a temporary folder untouched this long is abandoned, whatever its id says.
+_ABANDONED_AFTER_S = 24 * 3600
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]  # pids are per machine
 # Formats that unpickle (or are code) when loaded: never part of a model directory.
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz",
                    ".py", ".pyc", ".so")
@@ -49,6 +61,7 @@ def save_model(fitted: FittedModel, path: str | Path) -> Path:
     Raises:
         ModelDirError: the folder cannot be written; an older directory there stays intact.
     """
+    from polymodal.generation.grids import save_epoch_grids
     from polymodal.reports import plot_confusion_matrix, plot_curves
 
     path = Path(path)
@@ -69,6 +82,8 @@ def save_model(fitted: FittedModel, path: str | Path) -> Path:
         (tmp / "plots").mkdir()
         if len(fitted.history):
             plot_curves(fitted.history, tmp / "plots" / "curves.png")
+        for target, grids in fitted.grids.items():  # generation: the sample grid after each epoch
+            save_epoch_grids(grids, tmp / "plots" / f"samples_{target}.png")
         names = [str(c) for c in fitted.classes or []]
         for split, report in fitted.reports.items():
             if report.get("confusion") is not None:
@@ -143,7 +158,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise ModelDirError(f"cannot save to {target}: a file of that name exists; choose another path")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        _remove_abandoned(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{_HOST}-{os.getpid()}-", dir=target.parent))
     except OSError as exc:
         raise ModelDirError(f"cannot write a model directory in {target.parent}: {exc.strerror}") from None
     try:
@@ -151,7 +167,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         _fsync_tree(tmp)
         old = None
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.old-{_HOST}-{os.getpid()}")
             target.rename(old)
         tmp.rename(target)
         if old is not None:
@@ -164,6 +180,45 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Delete the ``.tmp-`` (and ``.old-``) folders that saves to ``target`` killed midway left,
+    and say so in one line; a folder of a save still running is kept. A killed save that had
+    already moved the previous directory aside (target missing) gets it back in place."""
+    removed = []
+    for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.*-*")):
+        role, _, owner = path.name[len(target.name) + 2:].partition("-")
+        if role not in ("tmp", "old") or path.is_symlink() or not path.is_dir() or not _abandoned(path, owner):
+            continue
+        if role == "old" and not target.exists():
+            with contextlib.suppress(OSError):  # a failed restore must not stop this save
+                path.rename(target)
+                log.warning("Restored %s from %s, which a save killed midway had moved aside.", target, path.name)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    if removed:
+        log.warning("Removed %d temporary folder(s) that saves to %s killed midway left behind: %s.",
+                    len(removed), target, ", ".join(removed))
+
+
+def _abandoned(path: Path, owner: str) -> bool:
+    """True when the save that named ``path`` (``<host>-<pid>-...``) is gone: its process no
+    longer runs on this machine, or the folder has not changed for a day."""
+    host, _, rest = owner.partition("-")
+    pid = rest.partition("-")[0]
+    if host == _HOST and pid.isdigit() and int(pid) != os.getpid() and os.name == "posix":
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except OSError:  # PermissionError: it runs, as another user
+            pass
+    try:
+        return time.time() - path.stat().st_mtime > _ABANDONED_AFTER_S
+    except OSError:
+        return False
 
 
 def _fsync_tree(root: Path) -> None:

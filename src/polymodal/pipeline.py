@@ -101,14 +101,15 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
     try:
         result = fit_model(
             model,
-            MultimodalDataset(train_loaded, preprocessors, train_y, augment=True, seed=config.seed),
+            MultimodalDataset(train_loaded, preprocessors, train_y, seed=config.seed,
+                              augment=task.augmented(labels, sorted(preprocessors))),
             MultimodalDataset(tune_loaded, preprocessors, tune_y),
             Collator(preprocessors), config.training, task, labels, config.seed, checkpoint=run,
         )
         _require_finite(model, config)
     except TrainingError as exc:
         raise TrainingError(_forget_run(run, str(exc))) from None
-    fitted.model, fitted.history = model, result.history
+    fitted.model, fitted.history, fitted.grids = model, result.history, result.grids
     fitted.fit_info = {
         "train_rows": len(train_loaded), "tuning_rows": len(tune_loaded),
         "skipped_rows": {"training": len({s[0] for s in train_loaded.skipped}),

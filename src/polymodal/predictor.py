@@ -157,6 +157,27 @@ class Predictor:
             self.fitted_.record(record_as, report)
         return report.metrics
 
+    def generate(self, conditions: Any, n: int = 1, seed: int = 0, **options: Any) -> Any:
+        """New samples of a generation model's target: ``n`` per condition row, the same for a seed.
+
+        Args:
+            conditions: ``{"label": "Sneaker"}``, a list of such dicts, a DataFrame or a table path
+                (a multimodal VAE makes the column each row lacks from the ones it has).
+            options: ``target``, ``out`` (a folder: files, ``samples.csv``, a grid), ``keep_arrays``,
+                ``on_bad_input`` (see ``polymodal.generation.sample.generate``).
+
+        Returns:
+            ``Samples``: ``table`` (one row per sample), ``arrays`` (decoded samples), ``grid``.
+        """
+        return self._check_fitted().generate(conditions, n=n, seed=seed, **options)
+
+    def evaluate_samples(self, data: Any, reference: Any = None, train: Any = None, **options: Any) -> dict[str, Any]:
+        """A generation model's scores on a labelled test table: conditional accuracy, CAS, Fréchet
+        distance (and the test ELBO of a VAE); see ``polymodal.samples.evaluate``."""
+        from polymodal.samples.evaluate import evaluate_generation
+
+        return evaluate_generation(self._check_fitted(), data, reference=reference, train=train, **options)
+
     # ----------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
         """Write the model directory atomically (see ``modeldir``). Returns its path."""

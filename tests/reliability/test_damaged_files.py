@@ -148,7 +148,7 @@ def test_a_damaged_vector_index_is_one_clear_error(tmp_path, case):
     name, blob, words = {"index-list": ("index.json", b"[]", "expected an object, got a list"),
                          "index-kind": ("index.json", None, "kind 'cube'"),
                          "ids-object": ("ids.json", b"{}", "expected a list"),
-                         "faiss-garbage": ("index.faiss", b"IxFI" + b"\x00" * 40, "faiss cannot read it")}[case]
+                         "faiss-garbage": ("index.faiss", b"IxFI" + b"\x00" * 40, "where index.json and ids.json record 10 4-d")}[case]
     if blob is None:
         blob = json.dumps({**json.loads((folder / name).read_text()), "kind": "cube"}).encode()
     (folder / name).write_bytes(blob)

@@ -6,18 +6,12 @@ finishes it; its metrics and history equal those of an uninterrupted run.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from kill import cli as _cli, env as _env, kill_during_epoch_2, result as _result
 from synthetic import make_table
 
 CONFIG = {
@@ -30,42 +24,6 @@ CONFIG = {
 }
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "polymodal.cli", *args]
-
-
-def _env() -> dict:
-    # One thread: results do not depend on how busy the machine is.
-    return {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _kill_in_epoch_2(command: list[str], partial: Path) -> dict:
-    """Start ``command``; SIGKILL it a third of an epoch after epoch 1's checkpoint lands."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
-    progress_file = partial / "progress.json"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if progress_file.is_file():
-                progress = json.loads(progress_file.read_text())
-                time.sleep(max(0.05, progress["epoch_seconds"] / 3))
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(30)
-                return json.loads(progress_file.read_text())
-            time.sleep(0.01)
-        raise AssertionError(f"no checkpoint appeared; stderr: {proc.stderr.read().decode()[-2000:]}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _result(model: Path) -> tuple[dict, pd.DataFrame]:
-    metrics = json.loads((model / "metrics.json").read_text())
-    history = pd.read_csv(model / "history.csv").drop(columns=["seconds"])
-    return metrics["tuning"], history
-
-
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     make_table(tmp_path, n=90).to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
@@ -73,12 +31,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
               "--config", str(tmp_path / "config.yaml")]
     model, partial = tmp_path / "m", tmp_path / "m.partial"
 
-    for attempt in range(3):  # a busy machine may finish epoch 2 before the kill lands
-        shutil.rmtree(partial, ignore_errors=True)
-        progress = _kill_in_epoch_2(_cli(*common, "--out", str(model)), partial)
-        if progress["epoch"] == 1:
-            break
-    assert progress["epoch"] == 1, "the kill never landed inside epoch 2"
+    kill_during_epoch_2(_cli(*common, "--out", str(model)), partial)
     assert not model.exists()  # nothing half-written where the model goes
     assert (partial / "checkpoint.safetensors").is_file()
 

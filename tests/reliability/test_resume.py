@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from faults import disk_full_on_call
 from synthetic import FAST, make_table
 from polymodal import Predictor
 from polymodal.modalities.text.preprocess import TextPreprocessor
@@ -133,20 +134,11 @@ def test_discard_removes_only_run_files(tmp_path):
 
 
 def test_a_full_disk_mid_training_stops_clearly_and_loses_nothing(train_csv, tmp_path, monkeypatch):
-    import errno
-    import os
-
     from polymodal.training import checkpoint as checkpoint_module
 
     whole = Predictor(label="label", config=CONFIG, verbose=False).fit(train_csv)
     folder = tmp_path / "run.partial"
-    real_save, calls = checkpoint_module.save_file, []
-
-    def disk_fills_at_epoch_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(*args, **kwargs)
+    disk_fills_at_epoch_3 = disk_full_on_call(checkpoint_module.save_file, 3)
 
     with monkeypatch.context() as m:
         m.setattr(checkpoint_module, "save_file", disk_fills_at_epoch_3)

@@ -2,19 +2,24 @@
 predicts and survives save → load; and a task defined here, in the test, plugs in."""
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from polymodal.builders import build_model, build_preprocessors
 from polymodal.config import load_config
 from polymodal.data import Collator, MultimodalDataset, Table
 from polymodal.errors import ConfigError
 from polymodal.fitted import FittedModel
+from polymodal.generation import GenerativeModel
 from polymodal.modeldir import load_model, save_model
 from polymodal.tasks import Task, get_task, register_task, schema_of, task_names, unregister_task
 from polymodal.tasks.base import check_scalar_label
@@ -32,7 +37,16 @@ def _frame() -> pd.DataFrame:
         "size": rng.normal(size=N),
         "kind": kind,
         "price": rng.normal(10, 2, N),
+        "picture": [str(_pictures() / f"{i % 3}.png") for i in range(N)],  # one 8×8 picture per kind
     })
+
+
+@functools.lru_cache(maxsize=1)
+def _pictures() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="polymodal-task-contract-"))
+    for k in range(3):
+        Image.fromarray(np.full((8, 8), 60 * (k + 1), dtype=np.uint8)).save(folder / f"{k}.png")
+    return folder
 
 
 _TINY = {"seed": 0, "text": {"encoder": {"name": "gru"}},
@@ -40,10 +54,13 @@ _TINY = {"seed": 0, "text": {"encoder": {"name": "gru"}},
 
 # One example config per registered task; a new task adds its own (the test below insists).
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "classification": {**_TINY, "label": "kind", "columns": {"title": "ignore"}},
-    "regression": {**_TINY, "label": "price", "columns": {"title": "ignore"}},
+    "classification": {**_TINY, "label": "kind", "columns": {"title": "ignore", "picture": "ignore"}},
+    "regression": {**_TINY, "label": "price", "columns": {"title": "ignore", "picture": "ignore"}},
     "alignment": {**_TINY, "problem_type": "alignment", "label": "kind",
                   "align": {"columns": ["note", "title"], "dim": 4, "match": "label"}},
+    "generation": {**_TINY, "problem_type": "generation", "label": "kind",
+                   "image": {"preprocess": {"size": 8, "grayscale": True}},
+                   "generate": {"target": "picture", "model": "vae", "latent_dim": 4, "width": 4}},
 }
 
 
@@ -80,7 +97,9 @@ def test_task_contract(name, tmp_path):
     model = fitted.model.train()
     batch = next(iter(torch.utils.data.DataLoader(MultimodalDataset(loaded, fitted.preprocessors, target),
                                                   batch_size=8, collate_fn=Collator(fitted.preprocessors))))
-    if model.aligner is None:
+    if isinstance(model, GenerativeModel):  # a model of the task's own: its losses
+        output, loss = None, model.loss(batch, 1.0)[0]
+    elif model.aligner is None:
         output, _ = model(batch)
         loss = model.head.loss(output, batch["target"])
     else:
@@ -103,7 +122,7 @@ def test_task_contract(name, tmp_path):
         assert len(report.predictions) == N and report.predictions.notna().all()
         assert (report.probabilities is None) == (task.probabilities(fitted.forward(loaded)) is None)
     else:
-        with pytest.raises(ConfigError, match="no label to predict"):
+        with pytest.raises(ConfigError, match="no label to predict|makes samples, not predictions"):
             fitted.predict(table)
 
     # save → load: the same outputs

@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -152,12 +152,14 @@ class MultimodalDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, loaded: LoadedInputs, preprocessors: Mapping[str, Preprocessor],
-                 targets: torch.Tensor | None = None, augment: bool = False, seed: int = 0):
+                 targets: torch.Tensor | None = None, augment: bool | Collection[str] = False, seed: int = 0):
         self.loaded = loaded
         self.preprocessors = preprocessors
         self.names = sorted(preprocessors)
         self.targets = targets
-        self.augment = augment
+        # True: every input; a collection: only those inputs (generation keeps its targets as they are)
+        self.augmented = set(self.names) if augment is True else set(augment or ())
+        self.augment = bool(self.augmented)
         self.seed = seed
         self.epoch = 0
 
@@ -174,7 +176,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
                 (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
             )
             items = {
-                n: (None if v is None else self.preprocessors[n].augment(v, gen))
+                n: (v if v is None or n not in self.augmented else self.preprocessors[n].augment(v, gen))
                 for n, v in items.items()
             }
         target = None if self.targets is None else self.targets[index]

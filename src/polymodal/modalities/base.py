@@ -22,7 +22,7 @@ import torch
 
 from polymodal.errors import ConfigError
 
-__all__ = ["Modality", "Noise", "register_modality", "get_modality", "modality_names", "modalities",
+__all__ = ["Modality", "Noise", "Decoding", "register_modality", "get_modality", "modality_names", "modalities",
            "modality_of_role", "input_roles", "file_modality_of", "unregister_modality", "noise_generator"]
 
 
@@ -54,6 +54,35 @@ def noise_generator(*keys: Any) -> torch.Generator:
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """How a generation model (``problem_type: generation``) makes a column of this modality.
+
+    Attributes:
+        decoder: ``decoder(in_dim, **pre.encoder_inputs())``, an ``nn.Module`` whose
+            ``forward(z [B, in_dim])`` returns a batch in the space of the preprocessor's
+            ``collate`` (images: normalised ``[B, C, H, W]``; audio: log-mel ``[B, T, F]``), with
+            ``target(collated) -> Tensor`` (what it must produce for a collated batch) and
+            ``reconstruction(output, target) -> [B]`` (a per-row loss).
+        critic: ``critic(**pre.encoder_inputs())``, a spectrally normalised ``nn.Module``
+            mapping decoder-space ``[B, ...]`` to features ``[B, out_dim]`` (a GAN's discriminator).
+        write: ``write(pre, row, stem) -> Path``: one decoded row written as a file
+            (``stem`` + ``extension``: a PNG, a 16-bit WAV).
+        preview: ``preview(pre, row) -> uint8 [H, W] | [H, W, 3]``: a picture of one decoded row
+            (the image itself, a spectrogram) for sample grids.
+        extension: the suffix ``write`` adds (``".png"``).
+        check: ``check(pre) -> reason | None``: why this input cannot be generated (a setting
+            that discards what the decoder must make), or None.
+    """
+
+    decoder: type
+    critic: type
+    write: Callable[..., Any]
+    preview: Callable[..., Any]
+    extension: str
+    check: Callable[[Any], str | None] = lambda pre: None
+
+
+@dataclass(frozen=True)
 class Modality:
     """What the pipeline needs to know of one modality.
 
@@ -73,6 +102,7 @@ class Modality:
         noise: how the robustness report perturbs it (None: it is only removed).
         free_text: cells are free text, so words such as class names can be encoded as its
             inputs (zero-shot classification writes "a photo of a {}" through such a column).
+        decoding: how generation models make its columns (None: it cannot be generated).
     """
 
     name: str
@@ -85,6 +115,7 @@ class Modality:
     feature_cache: str = "pooled"
     noise: Noise | None = None
     free_text: bool = False
+    decoding: Decoding | None = None
     description: str = field(default="", compare=False)
 
     @property

@@ -185,8 +185,9 @@ class VectorIndex:
         meta = read_json(path / "index.json", dict, fix="build the index again")
         ids = read_json(path / "ids.json", list, fix="build the index again")
         check_meta(path / "index.json", meta, path / "ids.json", ids)
-        index = read_faiss(faiss, path / "index.faiss")
-        scan = read_faiss(faiss, path / "scan.faiss") if (path / "scan.faiss").is_file() else None
+        index = read_faiss(faiss, path / "index.faiss", meta["kind"], meta, len(ids))
+        scan = read_faiss(faiss, path / "scan.faiss", "scan", meta, len(ids)) \
+            if (path / "scan.faiss").is_file() else None
         if index.ntotal != len(ids) or (scan is not None and scan.ntotal != len(ids)) or index.d != meta["dim"]:
             raise ModelDirError(f"index {path} is damaged: index.faiss holds {index.ntotal:,} {index.d}-d vectors, "
                                 f"ids.json {len(ids):,} ids, index.json records {meta['dim']}-d; build it again")

@@ -107,6 +107,20 @@ class Task:
         """
         return None
 
+    def augmented(self, labels: Mapping[str, Any], names: list[str]) -> list[str]:
+        """The inputs whose training items are augmented (all; generation leaves out what it makes)."""
+        return list(names)
+
+    def build_model(self, config: Any, preprocessors: Mapping[str, Any], labels: Mapping[str, Any],
+                    encoders: Mapping[str, nn.Module], make_encoder: Any, make_fusion: Any) -> nn.Module | None:
+        """A model of the task's own (generation), or None for encoders → fusion → ``build_head``.
+
+        Args:
+            encoders: every input's configured encoder; make_encoder: ``make_encoder(input)``, a
+                fresh one; make_fusion: ``make_fusion({input: width})``, the config's fusion.
+        """
+        return None
+
     def training_metric(self, labels: Mapping[str, Any]) -> Any:
         """A fresh torchmetrics metric logged as ``<stage>_<metric_name>``, or None."""
         return None

@@ -1,7 +1,6 @@
 """Classification: one class per row; softmax head, accuracy, class probabilities."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 import numpy as np
@@ -17,8 +16,6 @@ from polymodal.tasks.base import Task, check_scalar_label, register_task
 from polymodal.tasks.metrics import classification_metrics, confusion_matrix
 
 __all__ = ["ClassificationTask", "json_scalar"]
-
-log = logging.getLogger("polymodal")
 
 
 def json_scalar(value: Any) -> Any:
@@ -81,18 +78,22 @@ class ClassificationTask(Task):
 
     def encode_target(self, frame: pd.DataFrame, schema: Schema, labels: Mapping[str, Any], config: Any,
                       what: str, unknown: str) -> np.ndarray:
-        """Class indices; ``-1`` for a class the model was not trained on."""
+        """Class indices; ``-1`` for a missing label or a class the model was not trained on.
+
+        With ``unknown="drop"`` nothing is logged here: the caller that leaves those rows out
+        (``FittedModel.evaluate``) says how many, once.
+        """
         column = frame[schema.label]
         index = {str(c): i for i, c in enumerate(labels["classes"])}
         codes = np.array([index.get(str(json_scalar(v)), -1) for v in column], dtype=np.int64)
-        bad = int((codes < 0).sum())
-        if bad:
-            examples = sorted({str(v) for v, c in zip(column, codes) if c < 0})[:5]
-            message = (f"{what}: {bad} row(s) have label values the model was not trained on "
-                       f"({', '.join(examples)}); known classes: {', '.join(map(str, labels['classes']))}")
-            if unknown == "error":
-                raise DataError(message + ". Drop those rows or add them to the training data")
-            log.warning(message + "; those rows are left out of the metrics")
+        if unknown == "error" and (codes < 0).any():
+            missing = column.isna().to_numpy()
+            unseen = sorted({str(json_scalar(v)) for v, c, m in zip(column, codes, missing) if c < 0 and not m})
+            parts = [f"{len(codes[(codes < 0) & ~missing]):,} row(s) have label values the model was not "
+                     f"trained on ({', '.join(unseen[:5])})"] if unseen else []
+            parts += [f"{int(missing.sum()):,} row(s) have no label"] if missing.any() else []
+            raise DataError(f"{what}: {' and '.join(parts)}; known classes: "
+                            f"{', '.join(map(str, labels['classes']))}. Drop those rows or add them to the training data")
         return codes
 
     def stratify(self, frame: pd.DataFrame, schema: Schema) -> pd.Series:

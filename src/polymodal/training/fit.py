@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 import lightning as L
@@ -14,10 +14,13 @@ from lightning.pytorch.callbacks import EarlyStopping
 from polymodal.config import TrainingConfig
 from polymodal.data.dataset import Collator, MultimodalDataset
 from polymodal.errors import TrainingError
+from polymodal.generation import GenerativeModel
+from polymodal.generation.grids import epoch_grid
 from polymodal.model import MultimodalModel
 from polymodal.runtime import resolve_precision
 from polymodal.training.callbacks import (BestWeights, EpochSeeder, FiniteLoss, History, divergence_hint,
                                           nonfinite_weights)
+from polymodal.training.generative import SampleGrids, make_module
 from polymodal.training.module import TrainingModule
 from polymodal.training.sampler import EpochSampler
 
@@ -33,6 +36,7 @@ class FitResult:
     best_epoch: int
     monitor: str
     precision: str
+    grids: dict = field(default_factory=dict)  # generation: {target: [(epoch, sample grid)]}
 
 
 def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
@@ -73,8 +77,13 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128),
                                              generator=torch.Generator().manual_seed(seed), **common)
     saving = checkpoint.trainer_parts() if checkpoint is not None else {}
-    module = TrainingModule(model, task, labels, cfg.learning_rate, cfg.weight_decay,
-                            cfg.warmup_fraction, cfg.scheduler, cfg.modality_dropout)
+    extra: list[Any] = []
+    if isinstance(model, GenerativeModel):
+        module = make_module(model, cfg)
+        extra.append(SampleGrids(epoch_grid(model, val, collator, seed=seed)))
+    else:
+        module = TrainingModule(model, task, labels, cfg.learning_rate, cfg.weight_decay,
+                                cfg.warmup_fraction, cfg.scheduler, cfg.modality_dropout)
     monitor, mode = resolve_monitor(cfg.monitor, task)
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     history, best = History(), BestWeights(monitor, mode)
@@ -83,9 +92,10 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
         trainer = L.Trainer(
             accelerator=cfg.accelerator, devices=1, max_epochs=cfg.max_epochs,
             precision="bf16-mixed" if precision == "bf16" else "32-true",
-            gradient_clip_val=cfg.gradient_clip or None,
+            # a module that steps its own optimisers clips its own gradients
+            gradient_clip_val=(cfg.gradient_clip or None) if module.automatic_optimization else None,
             callbacks=[FiniteLoss(hint), history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
-                       EpochSeeder(train, sampler), *saving.get("callbacks", [])],
+                       EpochSeeder(train, sampler), *extra, *saving.get("callbacks", [])],
             plugins=saving.get("plugins"), enable_checkpointing=bool(saving),
             logger=False, enable_model_summary=False,
             num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
@@ -97,7 +107,8 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     if bad:  # a finite loss can still leave weights at inf (e.g. a NaN in an unused branch)
         raise TrainingError(f"training diverged: {len(bad)} weight tensors hold NaN or infinite values "
                             f"(e.g. {bad[0]}); no model was saved. Try: {hint}.")
-    return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision)
+    grids = next((c.grids for c in extra if isinstance(c, SampleGrids)), {})
+    return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision, grids)
 
 
 class _quiet_lightning:

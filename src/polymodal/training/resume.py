@@ -12,6 +12,9 @@ callers pass ``Predictor.fit(..., checkpoint_dir=...)`` and delete it themselves
 
 A run is resumed only when ``run.json`` matches the new run (same config, same data);
 anything else is an error that says what differs, rather than a silently mixed model.
+
+Nothing is written before the first epoch ends, so a fit that fails earlier leaves no folder; a
+failure after that keeps it, and a log line says where it is and how to resume or delete it.
 """
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+from lightning.pytorch.callbacks import Callback
 
 from polymodal._version import __version__
-from polymodal.errors import ConfigError, ModelDirError
+from polymodal.errors import ConfigError, ModelDirError, TrainingError
 from polymodal.training.checkpoint import atomic_write_text, check_checkpoint
 from polymodal.untrusted import read_json, reading
 
@@ -103,6 +107,7 @@ class RunDirectory:
             self.fingerprint.get("config", {}).get("training", {}).pop(key, None)
         self.resuming = False
         self.resumed_epoch = 0
+        self._started, self._preprocessors = True, None  # False / kept until ``_start`` writes them
         recorded = self._read_json(_RUN, resume)
         progress = self._read_json(_PROGRESS, resume) or {}
         try:
@@ -132,7 +137,8 @@ class RunDirectory:
             log.warning("%s holds a checkpoint of an unfinished run (epoch %s); starting over "
                         "(pass --resume / resume=True to continue it instead).", self.path,
                         progress.get("epoch", "?"))
-        self._reset()
+        self._check_writable()
+        self._started = False
 
     # ------------------------------------------------------------------ layout
     @property
@@ -170,8 +176,22 @@ class RunDirectory:
         return ModelDirError(f"{self.path / name} is damaged: {problem}; the checkpoint folder cannot be "
                              "resumed: drop --resume to start over")
 
-    def _reset(self) -> None:
-        """Empty the folder of an earlier run's files and record this run."""
+    def _check_writable(self) -> None:
+        """Fail now, not after the first epoch, when the folder cannot be written; leave no trace."""
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.path).close()
+            if created:
+                self.path.rmdir()
+        except OSError as exc:
+            raise ModelDirError(f"cannot use {self.path} for checkpoints: {exc.strerror or exc}; "
+                                "choose a writable folder (--checkpoint-dir)") from None
+
+    def _start(self) -> None:
+        """When the first epoch ends: clear an earlier run's files, record this run and its preprocessors."""
+        if self._started:
+            return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             for name in (_CHECKPOINT, _PROGRESS):
@@ -181,6 +201,21 @@ class RunDirectory:
             raise ModelDirError(f"cannot use {self.path} for checkpoints: {exc.strerror or exc}; "
                                 "choose a writable folder (--checkpoint-dir)") from None
         atomic_write_text(self.path / _RUN, json.dumps(self.fingerprint, indent=2), "run description")
+        self._started = True
+        if self._preprocessors is not None:
+            self.save_preprocessors(self._preprocessors)
+
+    def _say_kept(self, exc: BaseException) -> None:
+        """After a failure in training: where the checkpoint is, and what to do with it."""
+        if isinstance(exc, TrainingError):
+            return  # the fit says what happens to the folder of a diverged run
+        if self.checkpoint_path.is_file():
+            progress = self._read_json(_PROGRESS, False) or {}
+            log.warning("Training stopped (%s); the checkpoint of epoch %s is kept in %s: run the same "
+                        "command with --resume (resume=True) to continue from it, or delete that folder.",
+                        type(exc).__name__, progress.get("epoch", "?"), self.path)
+        elif self._started and not self.resuming:
+            discard_run(self.path)  # stopped before its first checkpoint: nothing to resume
 
     def _check_same_run(self, recorded: Mapping[str, Any]) -> None:
         differ = sorted(k for k in set(recorded) | set(self.fingerprint)
@@ -198,7 +233,10 @@ class RunDirectory:
 
     # ------------------------------------------------------------------ contents
     def save_preprocessors(self, preprocessors: Mapping[str, Any]) -> None:
-        """Store the fitted preprocessors (their own ``save`` format), atomically."""
+        """Store the fitted preprocessors (their own ``save`` format), atomically (at ``_start``)."""
+        if not self._started:
+            self._preprocessors = dict(preprocessors)
+            return
         target = self.path / _PREPROCESSORS
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".preprocessors.tmp-", dir=self.path))
@@ -229,6 +267,7 @@ class RunDirectory:
     def epoch_saved(self, epoch: int, stopped: bool, metrics: Mapping[str, Any] | None = None,
                     seconds: float = 0.0) -> None:
         """Record that the checkpoint of ``epoch`` (which took ``seconds``) is on disk."""
+        self._start()
         progress = {"epoch": epoch, "stopped": stopped, "checkpoint": _CHECKPOINT,
                     "epoch_seconds": round(seconds, 3),
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "polymodal": __version__,
@@ -243,5 +282,19 @@ class RunDirectory:
         """Keyword arguments for ``L.Trainer``: the epoch checkpoint callback and its I/O."""
         from polymodal.training.checkpoint import EpochCheckpoint, SafetensorsCheckpointIO
 
-        return {"callbacks": [EpochCheckpoint(self.checkpoint_path, self.epoch_saved, self.resuming)],
+        return {"callbacks": [_RunFolder(self), EpochCheckpoint(self.checkpoint_path, self.epoch_saved, self.resuming)],
                 "plugins": [SafetensorsCheckpointIO()], "enable_checkpointing": True}
+
+
+class _RunFolder(Callback):
+    """Writes the run folder when the first epoch ends (Lightning runs this before any
+    ``Checkpoint`` callback), and says what is kept when training fails."""
+
+    def __init__(self, run: RunDirectory) -> None:
+        self.run = run
+
+    def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+        self.run._start()
+
+    def on_exception(self, trainer: Any, module: Any, exception: BaseException) -> None:
+        self.run._say_kept(exception)

@@ -1,8 +1,11 @@
 """Audio columns: decoding, log-mel features and augmentation, CNN / RNN / TDNN encoders, pretrained backbones."""
 from polymodal.modalities.audio import encoders, tdnn  # noqa: F401  (register the audio encoders)
 from polymodal.modalities.audio.backbone import BackboneAudioPreprocessor
+from polymodal.modalities.audio.decoder import (
+    AudioCritic, AudioDecoder, check_audio, preview_audio, write_audio,
+)
 from polymodal.modalities.audio.preprocess import AudioPreprocessor
-from polymodal.modalities.base import Modality, register_modality
+from polymodal.modalities.base import Decoding, Modality, register_modality
 from polymodal.modalities.audio.perturb import NOISE
 
 AUDIO = register_modality(Modality(
@@ -10,4 +13,6 @@ AUDIO = register_modality(Modality(
     extensions=(".wav", ".flac", ".ogg", ".mp3", ".m4a"),
     backbone_preprocessor=BackboneAudioPreprocessor, feature_cache="pooled",
     noise=NOISE, description="paths of audio files (or their bytes)",
+    decoding=Decoding(decoder=AudioDecoder, critic=AudioCritic, write=write_audio, preview=preview_audio,
+                      extension=".wav", check=check_audio),
 ))

@@ -1,0 +1,127 @@
+"""The conditional GAN: a generator G(z, c) and a spectrally normalised critic D(x, c).
+
+- ``discriminator: projection`` (Miyato & Koyama 2018): ``D(x, c) = w·h(x) + <V c, h(x)>``,
+  with ``c`` the critic's own encoding of the conditions;
+- ``discriminator: auxiliary`` (AC-GAN, Odena et al. 2017): ``D`` also predicts the row's
+  label class (``label:`` is needed); G is rewarded when its samples are classified as their
+  row's class.
+
+Losses: ``hinge`` or ``nonsaturating``. The generator's weights are averaged
+(``torch.optim.swa_utils.AveragedModel`` with an EMA of decay ``ema``); sampling uses the
+average. The critic's conditions are encoded by encoders of its own (trained by its loss
+only), the generator's by the model's ``conditions``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from polymodal.generation.model import GenerativeModel, decoder_for, decoding_of
+from polymodal.generation.parts import Conditions
+from polymodal.generation.vae import masked_mean
+
+__all__ = ["ConditionalGAN"]
+
+
+class Generator(nn.Module):
+    """``G(z, c)``: the conditions encoded and fused, concatenated to z, decoded."""
+
+    def __init__(self, conditions: Conditions, decoder: nn.Module) -> None:
+        super().__init__()
+        self.conditions = conditions
+        self.decoder = decoder
+
+    def forward(self, batch: Mapping[str, Any], noise: torch.Tensor) -> torch.Tensor:
+        c = self.conditions(batch)
+        return self.decoder(torch.cat([noise.to(c.dtype), c], dim=1))
+
+
+class Critic(nn.Module):
+    """``D(x, c)``: a realness score ``[B]`` and, for AC-GAN, class logits ``[B, K]``."""
+
+    def __init__(self, body: nn.Module, conditions: Conditions, kind: str, num_classes: int) -> None:
+        super().__init__()
+        self.body, self.conditions, self.kind = body, conditions, kind
+        self.score = spectral_norm(nn.Linear(body.out_dim, 1))
+        self.embed = spectral_norm(nn.Linear(conditions.out_dim, body.out_dim, bias=False)) \
+            if kind == "projection" and conditions.out_dim else None
+        self.classify = nn.Linear(body.out_dim, num_classes) if kind == "auxiliary" else None
+
+    def forward(self, x: torch.Tensor, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.body(x)  # [B, H]
+        score = self.score(h).squeeze(1)  # [B]
+        if self.embed is not None:
+            score = score + (self.embed(self.conditions(batch)) * h).sum(dim=1)
+        return score, (self.classify(h) if self.classify is not None else None)
+
+
+class ConditionalGAN(GenerativeModel):
+    kind = "gan"
+    adversarial = True
+
+    def __init__(self, names: list[str], target: str, pre: Any, conditions: Conditions,
+                 critic_conditions: Conditions, num_classes: int, settings: Mapping[str, Any]) -> None:
+        z = int(settings["latent_dim"])
+        super().__init__(names, [target], z, settings)
+        if settings["discriminator"] == "auxiliary" and num_classes < 2:
+            raise ValueError("discriminator: auxiliary needs label: (a column of classes)")
+        self.target = target
+        width = int(settings["width"])
+        self.generator = Generator(conditions, decoder_for(pre, z + conditions.out_dim, width))
+        body = decoding_of(pre).critic(**pre.encoder_inputs(), width=width)
+        self.critic = Critic(body, critic_conditions, settings["discriminator"], num_classes)
+        self.average = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(float(settings["ema"])),
+                                     use_buffers=True)
+        self.hinge = settings["gan_loss"] == "hinge"
+
+    @property
+    def conditions(self) -> Conditions:  # type: ignore[override]
+        return self.generator.conditions
+
+    def _real(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = batch["inputs"][self.target]
+        return self.generator.decoder.target(inputs), self.present(batch, self.target)
+
+    def _aux(self, logits: torch.Tensor | None, batch: Mapping[str, Any], rows: torch.Tensor) -> torch.Tensor:
+        if logits is None or batch.get("target") is None:  # no classes, or unlabelled rows
+            return torch.zeros((), device=rows.device)
+        return masked_mean(F.cross_entropy(logits.float(), batch["target"], reduction="none"), rows)
+
+    def critic_loss(self, batch: Mapping[str, Any], noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        real, rows = self._real(batch)
+        with torch.no_grad():
+            fake = self.generator(batch, noise)
+        d_real, cls_real = self.critic(real, batch)
+        d_fake, _ = self.critic(fake.detach(), batch)
+        if self.hinge:
+            loss = masked_mean(F.relu(1.0 - d_real.float()), rows) + masked_mean(F.relu(1.0 + d_fake.float()), rows)
+        else:
+            loss = masked_mean(F.softplus(-d_real.float()), rows) + masked_mean(F.softplus(d_fake.float()), rows)
+        aux = self._aux(cls_real, batch, rows)
+        return loss + aux, {"d_loss": loss.detach(), "d_real": masked_mean(d_real.float(), rows).detach(),
+                            "d_fake": masked_mean(d_fake.float(), rows).detach()}
+
+    def generator_loss(self, batch: Mapping[str, Any], noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        _, rows = self._real(batch)
+        d_fake, cls_fake = self.critic(self.generator(batch, noise), batch)
+        loss = masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows)
+        aux = self._aux(cls_fake, batch, rows)
+        return loss + aux, {"g_loss": loss.detach()}
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return list(self.generator.parameters())
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        return list(self.critic.parameters())
+
+    def update_average(self) -> None:
+        self.average.update_parameters(self.generator)
+
+    @torch.no_grad()
+    def generate(self, batch: Mapping[str, Any], target: str, noise: torch.Tensor) -> torch.Tensor:
+        return self.average.module(batch, noise).float()

@@ -1,0 +1,102 @@
+"""The multimodal VAE: one latent space over two or more inputs; any present subset
+generates any missing one.
+
+Each input m has a Gaussian expert q(z | x_m) (its encoder, then ``(mu, logvar)``); a row's
+posterior over a subset S of its present inputs is the product of the prior and S's experts
+(``product_of_experts``). Training (``posterior``):
+
+- ``poe`` (Wu & Goodman 2018): the ELBO of the joint posterior (every present input
+  reconstructed) plus each present input's own ELBO under its expert alone;
+- ``mopoe`` (Sutter et al. 2021): the mean over every non-empty subset S of the row's present
+  inputs of the ELBO of PoE(S) reconstructing every present input, so each input learns to
+  make the others (the cross-modal paths generation uses).
+
+A row with an input missing still trains on what it has. ``generate`` infers z from the
+row's present inputs (the target hidden) and decodes the target.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from polymodal.generation.model import GenerativeModel, decoder_for
+from polymodal.generation.parts import Conditions, Posterior, kl_standard, product_of_experts, sample_latent
+from polymodal.generation.vae import gaussian_nll, masked_mean
+
+__all__ = ["MultimodalVAE"]
+
+
+class MultimodalVAE(GenerativeModel):
+    kind = "mvae"
+
+    def __init__(self, names: list[str], targets: list[str], pres: Mapping[str, Any],
+                 encoders: Mapping[str, nn.Module], conditions: Conditions, settings: Mapping[str, Any]) -> None:
+        z = int(settings["latent_dim"])
+        super().__init__(names, targets, z, settings)
+        self.conditions = conditions
+        c = conditions.out_dim
+        self.experts = nn.ModuleDict({t: Posterior(encoders[t], c, z) for t in targets})
+        self.decoders = nn.ModuleDict({t: decoder_for(pres[t], z + c, int(settings["width"])) for t in targets})
+        self.log_sigmas = nn.ParameterDict({t: nn.Parameter(torch.zeros(())) for t in targets})
+        self.posterior_kind = settings["posterior"]
+
+    def _experts(self, batch: Mapping[str, Any], c: torch.Tensor) -> dict[str, tuple]:
+        out = {}
+        for t in self.targets:
+            present = self.present(batch, t)
+            mu, logvar = self.experts[t](batch["inputs"][t], c, present)
+            out[t] = (mu, logvar, present)
+        return out
+
+    def _nll(self, t: str, z: torch.Tensor, c: torch.Tensor, batch: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+        decoder = self.decoders[t]
+        target = decoder.target(batch["inputs"][t])
+        sse = decoder.reconstruction(decoder(torch.cat([z, c], dim=1)).float(), target.float())  # [B]
+        return gaussian_nll(sse, target[0].numel(), self.log_sigmas[t]), sse / target[0].numel()
+
+    def _subsets(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """``(experts, reconstructed)`` pairs the ELBO averages over."""
+        ts = tuple(self.targets)
+        if self.posterior_kind == "poe":
+            return [(ts, ts)] + [((t,), (t,)) for t in ts]
+        return [(s, ts) for k in range(1, len(ts) + 1) for s in combinations(ts, k)]
+
+    def loss(self, batch: Mapping[str, Any], beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.conditions(batch)
+        experts = self._experts(batch, c)
+        total = torch.zeros_like(experts[self.targets[0]][0][:, 0])  # [B]
+        count = torch.zeros_like(total)
+        nll_sum, kl_sum, mse = torch.zeros_like(total), torch.zeros_like(total), {}
+        for subset, rebuilt in self._subsets():
+            masks = [experts[t][2] for t in subset]
+            valid = torch.stack(masks).any(dim=0)  # [B] rows with an expert of the subset
+            mu, logvar = product_of_experts([experts[t][0] for t in subset], [experts[t][1] for t in subset], masks)
+            z = sample_latent(mu, logvar)
+            nll = torch.zeros_like(total)
+            for t in rebuilt:
+                term, err = self._nll(t, z, c, batch)
+                nll = nll + term * experts[t][2].float()
+                if len(subset) == 1 and subset[0] != t:  # cross-modal reconstruction error
+                    mse[f"mse_{subset[0]}_to_{t}"] = masked_mean(err, experts[t][2] & valid).detach()
+            kl = kl_standard(mu, logvar)
+            total = total + (nll + beta * kl) * valid.float()
+            nll_sum, kl_sum = nll_sum + nll * valid.float(), kl_sum + kl * valid.float()
+            count = count + valid.float()
+        rows = count > 0
+        per_row = total / count.clamp_min(1.0)
+        parts = {"nll": masked_mean(nll_sum / count.clamp_min(1.0), rows).detach(),
+                 "kl": masked_mean(kl_sum / count.clamp_min(1.0), rows).detach(), **mse}
+        return masked_mean(per_row, rows), parts
+
+    @torch.no_grad()
+    def generate(self, batch: Mapping[str, Any], target: str, noise: torch.Tensor) -> torch.Tensor:
+        c = self.conditions(batch)
+        experts = self._experts(batch, c)
+        others = [t for t in self.targets if t != target]
+        mu, logvar = product_of_experts([experts[t][0] for t in others], [experts[t][1] for t in others],
+                                        [experts[t][2] for t in others])
+        z = mu + noise.to(mu.dtype) * (0.5 * logvar).exp()
+        return self.decoders[target](torch.cat([z, c], dim=1)).float()
