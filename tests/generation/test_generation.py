@@ -151,6 +151,9 @@ def test_cli_generate_writes_files_csv_and_grid_and_refuses_bad_conditions(fashi
     assert lacking.returncode == 2 and "missing conditioning column" in lacking.stderr and "'label'" in lacking.stderr
     both = cli("generate", str(tmp_path / "m"), "--out", str(tmp_path / "z"))
     assert both.returncode == 2 and "--condition" in both.stderr
+    no_reference = cli("evaluate", str(tmp_path / "m"), "--data", str(fashion / "train.csv"),
+                       "--reference", str(tmp_path / "nowhere"))
+    assert no_reference.returncode == 2 and "nowhere" in no_reference.stderr and "Traceback" not in no_reference.stderr
     predict = cli("predict", str(tmp_path / "m"), "--data", str(fashion / "train.csv"), "--out", str(tmp_path / "p.csv"))
     assert predict.returncode == 2 and "generate" in predict.stderr
 

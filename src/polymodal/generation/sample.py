@@ -21,6 +21,7 @@ from PIL import Image
 
 from polymodal.data import Collator, MultimodalDataset
 from polymodal.data.schema import is_missing
+from polymodal.data.tables import Table
 from polymodal.errors import ConfigError, DataError
 from polymodal.generation.grids import tile
 from polymodal.generation.model import decoding_of
@@ -90,7 +91,7 @@ def choose_target(fitted: Any, frame: pd.DataFrame, target: str | None) -> str:
 def _check(fitted: Any, frame: pd.DataFrame, target: str, what: str) -> None:
     """Every conditioning column is there and every categorical value is one the model saw."""
     labels = fitted.labels
-    needed = [c for c in labels["conditions"]]
+    needed = list(labels["conditions"])
     if labels["model"] == "mvae":
         others = [t for t in labels["targets"] if t != target]
         if not any(t in frame.columns for t in others):
@@ -135,7 +136,7 @@ def generate(fitted: Any, conditions: Any, n: int = 1, seed: int = 0, target: st
     _check(fitted, frame, target, what)
     frame = frame.copy()
     frame[target] = None  # made, never read
-    table = fitted.read_table(frame if base is None else _with_base(frame, base))
+    table = fitted.read_table(frame if base is None else Table(frame, base, what))
     loaded, _ = fitted.load_inputs(table, on_bad_input=on_bad_input, what=what)
     pre = fitted.preprocessors[target]
     decoding = decoding_of(pre)
@@ -181,12 +182,6 @@ def generate(fitted: Any, conditions: Any, n: int = 1, seed: int = 0, target: st
         log.warning("%s: %d of %d condition rows skipped (unreadable inputs); see on_bad_input", what, skipped,
                     len(frame))
     return result
-
-
-def _with_base(frame: pd.DataFrame, base: Path) -> Any:
-    from polymodal.data.tables import Table
-
-    return Table(frame, base, "conditions")
 
 
 def _grid(previews: list[tuple[int, int, np.ndarray]], path: Path) -> Path | None:

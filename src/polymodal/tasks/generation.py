@@ -141,9 +141,6 @@ class GenerationTask(Task):
                             f"known: {', '.join(map(str, labels['classes']))}. Drop or fix those rows")
         return codes
 
-    def stratify(self, frame: pd.DataFrame, schema: Schema) -> pd.Series | None:
-        return None
-
     def augmented(self, labels: Mapping[str, Any], names: list[str]) -> list[str]:
         """The conditions only: a generated input is learnt as it is (an augmented target
         would teach shifted pictures, and SpecAugment's zeros are loud, not silent)."""
@@ -157,9 +154,6 @@ class GenerationTask(Task):
 
     def monitor(self, requested: str) -> tuple[str, str]:
         return "val_monitor", "min"  # VAEs: the tuning negative ELBO; a GAN: the latest epoch
-
-    def target_tensor(self, target: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(target).long()
 
     def batch_outputs(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, float]:
         """Sums over the batch's rows of the loss terms at β = 1 (fixed noise: repeatable)."""
