@@ -63,7 +63,8 @@ def _example(name: str) -> dict[str, Any]:
 
 FASHION = {"vae": _example("generate_vae.yaml"), "gan": _example("generate_gan.yaml")}
 MVAE = _example("generate_mvae.yaml")
-DIGIT_REFERENCE = {"label": "label", "problem_type": "classification", "columns": {"image": "image"},
+DIGIT_REFERENCE = {"label": "label", "problem_type": "classification",
+                   "columns": {"image": "image", "audio": "ignore", "speaker": "ignore"},  # the image alone
                    "image": {"preprocess": {"size": 16, "grayscale": True},
                              "encoder": {"name": "cnn", "channels": [32, 64]}},
                    "training": {"max_epochs": 15, "batch_size": 64, "learning_rate": 0.003, **FAST}}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 from PIL import Image
 
@@ -121,6 +122,21 @@ def test_multimodal_vae_makes_either_column_from_the_other(av: Path, tmp_path: P
     np.testing.assert_allclose(again.arrays, images.arrays, atol=1e-5)
     with pytest.raises(ConfigError, match="name the one to generate"):
         predictor.generate(str(av / "train.csv"))
+    _check_likelihood_scaling(predictor.fitted_.model)
+
+
+def _check_likelihood_scaling(model) -> None:
+    """Training weighs each column by the largest column's values over its own; eval does not."""
+    stub = {"inputs": {"image": {"pixel_values": torch.zeros(2, 1, 16, 16)},
+                       "audio": {"features": torch.zeros(2, 51, 16), "mask": torch.ones(2, 51, dtype=torch.bool)}}}
+    decoders = model.decoders
+    sizes = {t: decoders[t].target(stub["inputs"][t])[0].numel() for t in ("image", "audio")}
+    model.train()
+    scales = model._scales(stub)
+    assert scales["image"] == pytest.approx(max(sizes.values()) / sizes["image"]) and scales["image"] > 1
+    assert scales["audio"] == pytest.approx(max(sizes.values()) / sizes["audio"])
+    model.eval()
+    assert model._scales(stub) == {"image": 1.0, "audio": 1.0}
 
 
 def test_cli_generate_writes_files_csv_and_grid_and_refuses_bad_conditions(fashion: Path, tmp_path: Path):

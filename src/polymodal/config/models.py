@@ -119,6 +119,10 @@ class GenerateConfig(_Strict):
     kl_warmup_epochs: float = Field(2.0, ge=0.0, description="epochs over which β rises linearly from 0")
     posterior: Literal["mopoe", "poe"] = Field("mopoe", description="mvae: mixture of products of "
                                                "experts (Sutter 2021) or product of experts (Wu 2018)")
+    likelihood_scaling: Literal["largest", "none"] = Field(
+        "largest", description="mvae: in training, scale each column's reconstruction term by the "
+        "values of the largest column over its own (Shi et al. 2019), so a small image is not drowned "
+        "by a long spectrogram; validation and evaluation report the unscaled ELBO")
     discriminator: Literal["projection", "auxiliary"] = "projection"
     gan_loss: Literal["hinge", "nonsaturating"] = "hinge"
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the generator's weights (gan)")

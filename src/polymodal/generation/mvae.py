@@ -11,6 +11,12 @@ posterior over a subset S of its present inputs is the product of the prior and 
   inputs of the ELBO of PoE(S) reconstructing every present input, so each input learns to
   make the others (the cross-modal paths generation uses).
 
+With ``likelihood_scaling: largest`` (the default), training multiplies each input's
+reconstruction term by ``values of the largest input / its values`` (Shi et al. 2019): without
+it a 40 × 100 log-mel (4,000 values) outweighs a 16 × 16 image (256) sixteen times over, the
+latent learns the sound and the image expert is ignored. In eval mode (validation, evaluation)
+the terms are unscaled, so the reported ELBO is the model's own.
+
 A row with an input missing still trains on what it has. ``generate`` infers z from the
 row's present inputs (the target hidden) and decodes the target.
 """
@@ -57,6 +63,14 @@ class MultimodalVAE(GenerativeModel):
         sse = decoder.reconstruction(decoder(torch.cat([z, c], dim=1)).float(), target.float())  # [B]
         return gaussian_nll(sse, target[0].numel(), self.log_sigmas[t]), sse / target[0].numel()
 
+    def _scales(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        """Each input's weight on its reconstruction term (1.0 unless scaling in training)."""
+        if not self.training or self.settings.get("likelihood_scaling", "largest") == "none":
+            return {t: 1.0 for t in self.targets}
+        sizes = {t: self.decoders[t].target(batch["inputs"][t])[0].numel() for t in self.targets}
+        largest = max(sizes.values())
+        return {t: largest / n for t, n in sizes.items()}
+
     def _subsets(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         """``(experts, reconstructed)`` pairs the ELBO averages over."""
         ts = tuple(self.targets)
@@ -67,6 +81,7 @@ class MultimodalVAE(GenerativeModel):
     def loss(self, batch: Mapping[str, Any], beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.conditions(batch)
         experts = self._experts(batch, c)
+        scales = self._scales(batch)
         total = torch.zeros_like(experts[self.targets[0]][0][:, 0])  # [B]
         count = torch.zeros_like(total)
         nll_sum, kl_sum, mse = torch.zeros_like(total), torch.zeros_like(total), {}
@@ -75,14 +90,15 @@ class MultimodalVAE(GenerativeModel):
             valid = torch.stack(masks).any(dim=0)  # [B] rows with an expert of the subset
             mu, logvar = product_of_experts([experts[t][0] for t in subset], [experts[t][1] for t in subset], masks)
             z = sample_latent(mu, logvar)
-            nll = torch.zeros_like(total)
+            nll, scaled = torch.zeros_like(total), torch.zeros_like(total)
             for t in rebuilt:
                 term, err = self._nll(t, z, c, batch)
                 nll = nll + term * experts[t][2].float()
+                scaled = scaled + scales[t] * term * experts[t][2].float()
                 if len(subset) == 1 and subset[0] != t:  # cross-modal reconstruction error
                     mse[f"mse_{subset[0]}_to_{t}"] = masked_mean(err, experts[t][2] & valid).detach()
             kl = kl_standard(mu, logvar)
-            total = total + (nll + beta * kl) * valid.float()
+            total = total + (scaled + beta * kl) * valid.float()
             nll_sum, kl_sum = nll_sum + nll * valid.float(), kl_sum + kl * valid.float()
             count = count + valid.float()
         rows = count > 0
