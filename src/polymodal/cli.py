@@ -1,5 +1,6 @@
 """The command line: ``polymodal fit | evaluate | predict | explain | demo``, and
-``embed | index | search`` (in ``retrieval.commands``).
+``embed | index | search`` (in ``retrieval.commands``), ``generate`` (``samples.commands``) and
+``serve`` (``serving.commands``).
 
 The commands call the library and hold no logic of their own. A user error prints one
 ``error: ...`` line and exits with code 2, without a traceback.
@@ -257,8 +258,9 @@ def _short(metrics: dict) -> dict:
 # embed | index | search live with the rest of retrieval (polymodal.retrieval.commands).
 from polymodal.samples import commands as _generation  # noqa: E402
 from polymodal.retrieval import commands as _retrieval  # noqa: E402
+from polymodal.serving import commands as _serving  # noqa: E402
 
-for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate):
+for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate, _serving.serve):
     app.command()(_errors_to_exit(_command))
 
 

@@ -125,8 +125,8 @@ class Searcher:
             out.setdefault(self.fitted.preprocessors[name].modality, []).append(name)
         return out
 
-    def embed_query(self, value: str, modality: str, column: str | None = None) -> np.ndarray:
-        """``[1, E]`` vector of one query (a text, or the path of an image / audio file).
+    def embed_query(self, value: str | bytes, modality: str, column: str | None = None) -> np.ndarray:
+        """``[1, E]`` vector of one query (a text; the path of an image / audio file, or its bytes).
 
         Raises:
             DataError: no column of this modality shares the index's space; the query is
@@ -148,7 +148,9 @@ class Searcher:
         elif column not in choices[modality]:
             raise DataError(f"--query-column {column!r} is not a {modality} column in this index's space; "
                             f"choose from {where}")
-        if get_modality(modality).cells_are_files:
+        if get_modality(modality).cells_are_files and isinstance(value, (bytes, bytearray)):
+            value = {"bytes": bytes(value)}  # the file's content (an upload): no path is opened
+        elif get_modality(modality).cells_are_files:
             path = Path(value).expanduser()
             if not path.is_file():
                 raise DataError(f"query {modality} file {str(path)!r} not found; give the path of a file")
@@ -160,9 +162,9 @@ class Searcher:
             raise DataError(f"the {modality} query could not be used (see the log); try another one")
         return embeddings.vectors
 
-    def search(self, k: int = 10, column: str | None = None, **query: str) -> pd.DataFrame:
+    def search(self, k: int = 10, column: str | None = None, **query: str | bytes) -> pd.DataFrame:
         """Nearest items to one query: ``search(text="red apple")``, ``search(image="q.png")``
-        or ``search(audio="q.wav")``.
+        or ``search(audio="q.wav")``; a file query may also be the file's bytes.
 
         Returns:
             ``rank, id, score`` (cosine similarity), best first.
