@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 
-from tiny_models import ALIGNED, CLASSIFIER, GENERATOR, av_table, build_index, train  # noqa: E402
+from served_models import ALIGNED, CLASSIFIER, GENERATOR, av_table, build_index, train  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import live
+import live_service as live
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

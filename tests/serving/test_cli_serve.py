@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import live
+import live_service as live
 
 ROOT = Path(__file__).resolve().parents[2]
 
