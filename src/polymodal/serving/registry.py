@@ -167,23 +167,13 @@ class Registry:
 
     def model(self, name: str) -> ServedModel:
         """The model ``name``; 404 when there is none, 409 when its directory changed."""
-        served = self.models.get(name)
-        if served is None:
-            raise Problem(404, f"no model named {name!r}; this service serves: {', '.join(self.models) or 'none'}")
-        if served.watch.stale():
-            raise Problem(409, f"model {name!r} changed on disk after the service loaded it ({served.path}); "
-                               "it is not reloaded silently: restart the service to serve the new version")
-        return served
+        return _lookup(self.models, name, "model", f"model {name!r} changed on disk after the service loaded it "
+                       "({path}); it is not reloaded silently: restart the service to serve the new version")
 
     def index(self, name: str) -> ServedIndex:
         """The index ``name``; 404 when there is none, 409 when it or its model changed."""
-        served = self.indexes.get(name)
-        if served is None:
-            raise Problem(404, f"no index named {name!r}; this service serves: {', '.join(self.indexes) or 'none'}")
-        if served.watch.stale():
-            raise Problem(409, f"index {name!r} or the model it was built with changed on disk after the service "
-                               "loaded them; restart the service to serve the new version")
-        return served
+        return _lookup(self.indexes, name, "index", f"index {name!r} or the model it was built with changed on "
+                       "disk after the service loaded them; restart the service to serve the new version")
 
     def health(self) -> dict[str, Any]:
         stale = sorted([f"model {n}" for n, m in self.models.items() if m.watch.stale()] +
@@ -207,3 +197,13 @@ class Registry:
 def check_loadable(settings: ServeSettings) -> None:
     """Load every folder once and let go (a parent of several workers checks before it forks)."""
     Registry(settings).close()
+
+
+def _lookup(served: dict[str, Any], name: str, what: str, changed: str) -> Any:
+    """``served[name]``; a 404 that lists what is served, or a 409 (``changed``, with ``{path}``) when stale."""
+    found = served.get(name)
+    if found is None:
+        raise Problem(404, f"no {what} named {name!r}; this service serves: {', '.join(served) or 'none'}")
+    if found.watch.stale():
+        raise Problem(409, changed.replace("{path}", str(found.path)))
+    return found
