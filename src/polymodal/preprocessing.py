@@ -50,6 +50,10 @@ class BadInput(Exception):
     """
 
 
+class OverLimit(BadInput):
+    """A cell over a size bound its caller set (bytes, pixels, seconds); ``str(exc)`` says which."""
+
+
 class Preprocessor(Protocol):
     """One model input. Construct with ``Cls(name, columns, **options)``."""
 

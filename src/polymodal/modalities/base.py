@@ -103,6 +103,9 @@ class Modality:
         free_text: cells are free text, so words such as class names can be encoded as its
             inputs (zero-shot classification writes "a photo of a {}" through such a column).
         decoding: how generation models make its columns (None: it cannot be generated).
+        check_upload: ``check_upload(blob, limits)`` checks a file's bytes by their content
+            against ``limits`` (``pixels``, ``audio_seconds``), raising ``OverLimit`` or
+            ``BadInput``; None for a modality whose cells are not files.
     """
 
     name: str
@@ -116,6 +119,7 @@ class Modality:
     noise: Noise | None = None
     free_text: bool = False
     decoding: Decoding | None = None
+    check_upload: Callable[[bytes, Any], None] | None = None
     description: str = field(default="", compare=False)
 
     @property

@@ -16,7 +16,7 @@ from polymodal.serving.registry import Registry, ServedIndex
 from polymodal.serving.rows import integer, read_body, text_field
 from polymodal.serving.schemas import RecommendRequest, query_body
 from polymodal.serving.settings import ServeSettings
-from polymodal.serving.uploads import check_file, from_base64
+from polymodal.serving.uploads import check_file, file_roles, from_base64
 
 __all__ = ["router"]
 
@@ -47,15 +47,15 @@ async def search(name: str, request: Request) -> dict[str, Any]:
     body = await read_body(request, settings.limits, json_fields=())
     limits = settings.limits
     given = [q for q in _QUERIES if body.fields.get(q) is not None or q in body.files]
-    unknown = sorted(set(body.fields) - {*_QUERIES, "k", "column"}) + sorted(set(body.files) - {"image", "audio"})
+    unknown = sorted(set(body.fields) - {*_QUERIES, "k", "column"}) + sorted(set(body.files) - set(file_roles()))
     if unknown or len(given) != 1:
         raise Problem(422, "send exactly one query: text, image or audio (and k, column)" +
                       (f"; unknown field(s): {', '.join(unknown)}" if unknown else f"; got {', '.join(given) or 'none'}"))
     modality = given[0]
     k = integer(body.fields, "k", 10, 1, 1000)
     column = text_field(body.fields, "column")
-    if modality == "text":
-        value: Any = text_field(body.fields, "text", required=True)
+    if modality not in file_roles():
+        value: Any = text_field(body.fields, modality, required=True)
     elif modality in body.files:
         if len(body.files[modality]) != 1 or modality in body.fields:
             raise Problem(422, f"send one {modality} query file")
@@ -83,7 +83,7 @@ async def item(name: str, item_id: str, request: Request) -> Any:
     registry, _ = _state(request)
     served = registry.index(name)
     kind, value = await run_in_threadpool(served.items.get, item_id)
-    if kind == "text":
+    if isinstance(value, str):  # a text item; files come as bytes with their content type
         return {"id": item_id, "text": value}
     return Response(value, media_type=kind, headers={"X-Content-Type-Options": "nosniff",
                                                      "Cache-Control": "private, max-age=300"})

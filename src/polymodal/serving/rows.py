@@ -19,11 +19,9 @@ from starlette.requests import Request
 
 from polymodal.serving.problems import Problem
 from polymodal.serving.settings import Limits
-from polymodal.serving.uploads import check_file, from_base64
+from polymodal.serving.uploads import check_file, file_roles, free_text, from_base64
 
 __all__ = ["Body", "read_body", "build_frame", "integer", "text_field"]
-
-FILE_ROLES = ("image", "audio")
 
 
 class _Upload:
@@ -111,10 +109,10 @@ def build_frame(columns: Mapping[str, str], body: Body, limits: Limits, key: str
         rows = [rows]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise Problem(422, f"{key!r} must be a list of objects, one per row: [{{\"column\": value, ...}}]")
-    unknown = sorted(set(body.files) - {c for c, r in columns.items() if r in FILE_ROLES})
+    unknown = sorted(set(body.files) - {c for c, r in columns.items() if r in file_roles()})
     if unknown:
         raise Problem(422, f"file part(s) {', '.join(map(repr, unknown))} name no image or audio column of this "
-                           f"model; its file columns: {_names(columns, FILE_ROLES)}")
+                           f"model; its file columns: {_names(columns, file_roles())}")
     n = max([len(rows)] + [len(v) for v in body.files.values()])
     if n > limits.rows:
         raise Problem(413, f"{n:,} rows in one request, over the limit of {limits.rows:,}; send fewer")
@@ -146,14 +144,14 @@ def _cell(column: str, columns: Mapping[str, str], ignored: tuple[str, ...], val
                            f"{', '.join(sorted(columns))}")
     if value is None:
         return None
-    if role in FILE_ROLES:
+    if role in file_roles():
         if isinstance(value, _Upload):
             return {"bytes": check_file(value.blob, role, where, limits)}
         if isinstance(value, str):
             raise Problem(422, f"{where}: an {role} must be uploaded (a multipart file part named {column!r}) or "
                                "sent as {\"base64\": \"...\"}; the service reads no file named by a path")
         return {"bytes": check_file(from_base64(value, where, limits), role, where, limits)}
-    if role == "text":
+    if free_text(role):
         if not isinstance(value, str):
             raise Problem(422, f"{where}: expected a text (or null), got {_shown(value)}")
         return unicode(value, where)

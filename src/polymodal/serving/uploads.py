@@ -1,8 +1,8 @@
 """Uploaded files, checked by their content before any model sees them.
 
-A file is what its bytes decode as, never what its name or content type says: an image is
-whatever Pillow decodes (``modalities.image.decode``), a clip whatever soundfile decodes
-(``modalities.audio.decode``), with the service's bounds on bytes, pixels and seconds. Over
+A file is what its bytes decode as, never what its name or content type says: each file
+modality's ``check_upload`` decides (an image is whatever Pillow decodes, a clip whatever
+soundfile decodes), with the service's bounds on bytes, pixels and seconds. Over
 a bound is a 413; bytes that do not decode as the column's modality are a 422.
 """
 from __future__ import annotations
@@ -15,13 +15,23 @@ from typing import Any
 import soundfile as sf
 from PIL import Image
 
-from polymodal.modalities.audio.decode import read_audio
-from polymodal.modalities.image.decode import open_image
-from polymodal.preprocessing import BadInput
+from polymodal.modalities import modalities
+from polymodal.modalities.base import media_extensions
+from polymodal.preprocessing import BadInput, OverLimit
 from polymodal.serving.problems import Problem
 from polymodal.serving.settings import Limits
 
-__all__ = ["check_file", "from_base64", "media_type"]
+__all__ = ["check_file", "file_roles", "free_text", "from_base64", "media_type"]
+
+
+def file_roles() -> tuple[str, ...]:
+    """The roles whose cells are files (uploaded here), as the registered modalities say."""
+    return tuple(media_extensions())
+
+
+def free_text(role: str) -> bool:
+    """Whether ``role``'s cells are free text (its modality says so)."""
+    return any(role in m.roles and m.free_text for m in modalities())
 
 
 def from_base64(value: Any, where: str, limits: Limits) -> bytes:
@@ -56,48 +66,16 @@ def check_file(blob: bytes, modality: str, where: str, limits: Limits) -> bytes:
         raise Problem(413, f"{where}: the file has {len(blob):,} bytes, over the limit of {limits.file_bytes:,}")
     if not blob:
         raise Problem(422, f"{where}: the file is empty")
-    if modality == "image":
-        _check_image(blob, where, limits)
-    elif modality == "audio":
-        _check_audio(blob, where, limits)
-    else:
+    check = next((m.check_upload for m in modalities() if modality in m.roles), None)
+    if check is None:
         raise Problem(422, f"{where}: a {modality} input takes no file; send its value in the row")
+    try:
+        check(blob, limits)
+    except OverLimit as exc:
+        raise Problem(413, f"{where}: {exc}") from None
+    except BadInput as exc:
+        raise Problem(422, f"{where}: {exc}") from None
     return blob
-
-
-def _check_image(blob: bytes, where: str, limits: Limits) -> None:
-    try:
-        with Image.open(io.BytesIO(blob)) as header:  # the header only: no pixel decoded yet
-            width, height = header.size
-    except Image.DecompressionBombError:
-        raise Problem(413, f"{where}: the image claims more pixels than the limit of {limits.pixels:,}") from None
-    except Exception:  # noqa: BLE001 - undecodable content, whatever the decoder raises
-        raise Problem(422, f"{where}: the file is not an image this service can decode "
-                           "(PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
-    if width * height > limits.pixels:
-        raise Problem(413, f"{where}: the image has {width}x{height} pixels, over the limit of {limits.pixels:,}")
-    try:
-        open_image(io.BytesIO(blob), limits.pixels)
-    except BadInput as exc:
-        raise Problem(422, f"{where}: {exc}") from None
-
-
-def _check_audio(blob: bytes, where: str, limits: Limits) -> None:
-    try:
-        info = sf.info(io.BytesIO(blob))
-        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-    except Exception:  # noqa: BLE001 - undecodable content
-        raise Problem(422, f"{where}: the file is not audio this service can decode (WAV, FLAC, OGG, ...); "
-                           "a browser recording must be converted to WAV") from None
-    if seconds > limits.audio_seconds:
-        raise Problem(413, f"{where}: the clip lasts {seconds:.1f} s, over the limit of {limits.audio_seconds:g} s")
-    try:
-        samples, rate = read_audio(io.BytesIO(blob))
-    except BadInput as exc:
-        raise Problem(422, f"{where}: {exc}") from None
-    if len(samples) / rate > limits.audio_seconds:
-        raise Problem(413, f"{where}: the clip lasts {len(samples) / rate:.1f} s, over the limit of "
-                           f"{limits.audio_seconds:g} s")
 
 
 def media_type(blob: bytes) -> str:

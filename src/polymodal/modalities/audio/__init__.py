@@ -4,6 +4,7 @@ from polymodal.modalities.audio.backbone import BackboneAudioPreprocessor
 from polymodal.modalities.audio.decoder import (
     AudioCritic, AudioDecoder, check_audio, preview_audio, write_audio,
 )
+from polymodal.modalities.audio.decode import check_audio_upload
 from polymodal.modalities.audio.preprocess import AudioPreprocessor
 from polymodal.modalities.base import Decoding, Modality, register_modality
 from polymodal.modalities.audio.perturb import NOISE
@@ -15,4 +16,5 @@ AUDIO = register_modality(Modality(
     noise=NOISE, description="paths of audio files (or their bytes)",
     decoding=Decoding(decoder=AudioDecoder, critic=AudioCritic, write=write_audio, preview=preview_audio,
                       extension=".wav", check=check_audio),
+    check_upload=check_audio_upload,
 ))

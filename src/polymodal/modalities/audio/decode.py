@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from polymodal.preprocessing import BadInput, check_file
+from polymodal.preprocessing import BadInput, OverLimit, check_file
 
 __all__ = ["read_audio"]
 
@@ -49,3 +50,23 @@ def read_audio(source: Path | io.BytesIO, target_rate: int | None = None) -> tup
         raise BadInput("empty audio")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # [S]
     return np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0), int(rate)
+
+
+def check_audio_upload(blob: bytes, limits: Any) -> None:
+    """An uploaded file's bytes must decode as a clip of at most ``limits.audio_seconds`` seconds.
+
+    Raises:
+        OverLimit: longer than the bound (from the header, then from the decoded samples).
+        BadInput: not audio soundfile decodes.
+    """
+    try:
+        info = sf.info(io.BytesIO(blob))
+        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+    except Exception:  # noqa: BLE001 - undecodable content
+        raise BadInput("the file is not audio this service can decode (WAV, FLAC, OGG, ...); "
+                       "a browser recording must be converted to WAV") from None
+    if seconds > limits.audio_seconds:
+        raise OverLimit(f"the clip lasts {seconds:.1f} s, over the limit of {limits.audio_seconds:g} s")
+    samples, rate = read_audio(io.BytesIO(blob))
+    if len(samples) / rate > limits.audio_seconds:
+        raise OverLimit(f"the clip lasts {len(samples) / rate:.1f} s, over the limit of {limits.audio_seconds:g} s")

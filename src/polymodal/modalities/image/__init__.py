@@ -6,6 +6,7 @@ from polymodal.modalities.image.backbone import BackboneImagePreprocessor
 from polymodal.modalities.image.decoder import (
     ImageCritic, ImageDecoder, check_image, preview_image, write_image,
 )
+from polymodal.modalities.image.decode import check_image_upload
 from polymodal.modalities.image.preprocess import ImagePreprocessor
 
 IMAGE = register_modality(Modality(
@@ -15,4 +16,5 @@ IMAGE = register_modality(Modality(
     noise=NOISE, description="paths of image files (or their bytes)",
     decoding=Decoding(decoder=ImageDecoder, critic=ImageCritic, write=write_image, preview=preview_image,
                       extension=".png", check=check_image),
+    check_upload=check_image_upload,
 ))

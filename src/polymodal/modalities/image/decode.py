@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from polymodal.preprocessing import BadInput, check_file
+from polymodal.preprocessing import BadInput, OverLimit, check_file
 
 __all__ = ["open_image", "to_l_or_rgb"]
 
@@ -83,3 +84,22 @@ def to_l_or_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image).convert("RGB")
     return image
+
+
+def check_image_upload(blob: bytes, limits: Any) -> None:
+    """An uploaded file's bytes must decode as an image of at most ``limits.pixels`` pixels.
+
+    Raises:
+        OverLimit: more pixels than the bound (read from the header, before any decoding).
+        BadInput: not an image Pillow decodes.
+    """
+    try:
+        with Image.open(io.BytesIO(blob)) as header:  # the header only: no pixel decoded yet
+            width, height = header.size
+    except Image.DecompressionBombError:
+        raise OverLimit(f"the image claims more pixels than the limit of {limits.pixels:,}") from None
+    except Exception:  # noqa: BLE001 - undecodable content, whatever the decoder raises
+        raise BadInput("the file is not an image this service can decode (PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
+    if width * height > limits.pixels:
+        raise OverLimit(f"the image has {width}x{height} pixels, over the limit of {limits.pixels:,}")
+    open_image(io.BytesIO(blob), limits.pixels)
