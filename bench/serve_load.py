@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -105,8 +106,13 @@ async def load(url: str, name: str, requests: list, clients: int, seconds: float
     latencies: list[float] = []
     failed: dict[str, int] = {}
     refused = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    # One connection pool per client: a pool shared by many connections scans all of them on
+    # every request (httpcore), which made the load generator, not the server, the bottleneck.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    pool = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(clients)]
+    async with contextlib.AsyncExitStack() as stack:
+        for c in pool:
+            await stack.enter_async_context(c)
         deadline = time.perf_counter() + seconds
         stopped = [float("inf")]
 
@@ -119,7 +125,7 @@ async def load(url: str, name: str, requests: list, clients: int, seconds: float
 
         async def one_client(k: int) -> None:
             nonlocal refused
-            n = k
+            n, client = k, pool[k]
             while time.perf_counter() < deadline:
                 data, files = requests[n % len(requests)]
                 n += clients
