@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 import polymodal.serving.answers as answers
 from polymodal.serving.problems import Problem
 from polymodal.serving.registry import Registry, ServedModel
-from polymodal.serving.rows import build_frame, integer, read_body, text_field
+from polymodal.serving.rows import build_frame, integer, off_loop, read_body, text_field
 from polymodal.serving.schemas import rows_body
 from polymodal.serving.settings import ServeSettings
 from polymodal.serving.uploads import media_type
@@ -36,8 +35,7 @@ async def _in_model_thread(served: ServedModel, fn: Callable[..., Any], *args: A
 async def _rows(request: Request, served: ServedModel, settings: ServeSettings, key: str = "rows") -> tuple:
     body = await read_body(request, settings.limits, json_fields=(key,))
     label = served.fitted.schema.label
-    frame = await run_in_threadpool(build_frame, served.columns, body, settings.limits, key,
-                                    (label,) if label else ())
+    frame = await off_loop(body, build_frame, served.columns, body, settings.limits, key, (label,) if label else ())
     return frame, body.fields
 
 
@@ -56,7 +54,8 @@ async def predict(name: str, request: Request) -> dict[str, Any]:
     async with served.batcher.announce():
         frame, _ = await _rows(request, served, settings)
         rows = await served.batcher.submit(frame)
-    return {"model": name, "predictions": rows}
+    # already plain JSON values (answers.finite): FastAPI's generic encoder has nothing to do
+    return JSONResponse({"model": name, "predictions": rows})
 
 
 @router.post("/{name}/explain", summary="Modality importance (ablation, integrated gradients) for the rows sent",
@@ -102,7 +101,7 @@ async def generate(name: str, request: Request) -> Any:
     body = await read_body(request, settings.limits, json_fields=("conditions",))
     body.fields.setdefault("conditions", [{}])
     # not filled: a multimodal VAE makes the one column the rows lack
-    frame = await run_in_threadpool(build_frame, served.columns, body, settings.limits, "conditions", (), False)
+    frame = await off_loop(body, build_frame, served.columns, body, settings.limits, "conditions", (), False)
     n = integer(body.fields, "n", 1, 1, settings.limits.samples)
     seed = integer(body.fields, "seed", 0, 0, 2**31 - 1)
     target, kind = text_field(body.fields, "target"), text_field(body.fields, "format") or "json"

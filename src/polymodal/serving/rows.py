@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import pandas as pd
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -21,7 +22,9 @@ from polymodal.serving.problems import Problem
 from polymodal.serving.settings import Limits
 from polymodal.serving.uploads import check_file, file_roles, free_text, from_base64
 
-__all__ = ["Body", "read_body", "build_frame", "integer", "text_field"]
+__all__ = ["Body", "read_body", "build_frame", "off_loop", "integer", "text_field"]
+
+T = TypeVar("T")
 
 
 class _Upload:
@@ -35,11 +38,13 @@ class _Upload:
 
 class Body:
     """A parsed request: ``fields`` (the JSON object, or the multipart text fields with
-    ``rows`` decoded) and ``files`` (part name → the bytes of each part, in order)."""
+    ``rows`` decoded), ``files`` (part name → the bytes of each part, in order) and ``size``
+    (the bytes of the body's JSON or files)."""
 
-    def __init__(self, fields: dict[str, Any], files: dict[str, list[bytes]]):
+    def __init__(self, fields: dict[str, Any], files: dict[str, list[bytes]], size: int = 0):
         self.fields = fields
         self.files = files
+        self.size = size
 
 
 async def read_body(request: Request, limits: Limits, json_fields: tuple[str, ...] = ("rows",)) -> Body:
@@ -50,13 +55,14 @@ async def read_body(request: Request, limits: Limits, json_fields: tuple[str, ..
     """
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
+        raw = await request.body()
         try:
-            fields = json.loads(await request.body())
+            fields = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise Problem(422, f"the body is not valid JSON ({exc})") from None
         if not isinstance(fields, dict):
             raise Problem(422, "the JSON body must be an object, e.g. {\"rows\": [{...}]}")
-        return Body(fields, {})
+        return Body(fields, {}, len(raw))
     if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise Problem(415, f"send application/json or multipart/form-data, not {kind or 'no content type'}")
     try:
@@ -87,7 +93,21 @@ async def read_body(request: Request, limits: Limits, json_fields: tuple[str, ..
                 fields[name] = json.loads(fields[name])
             except (ValueError, RecursionError) as exc:
                 raise Problem(422, f"field {name!r} is not valid JSON ({exc})") from None
-    return Body(fields, files)
+    return Body(fields, files, sum(len(b) for blobs in files.values() for b in blobs)
+                + sum(len(v) for v in fields.values() if isinstance(v, str)))
+
+
+# Bodies smaller than this are checked on the event loop: for a photo or a clip of a few kB the
+# check takes well under a millisecond, less than handing it to a worker thread and back. Larger
+# bodies (whose files take longer to check) go to a thread, so the loop keeps answering.
+INLINE_BYTES = 256 << 10
+
+
+async def off_loop(body: Body, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, in a worker thread unless ``body``'s files are small (see ``INLINE_BYTES``)."""
+    if body.size <= INLINE_BYTES:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
 
 
 def build_frame(columns: Mapping[str, str], body: Body, limits: Limits, key: str = "rows",
