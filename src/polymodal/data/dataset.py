@@ -9,6 +9,7 @@ only that input is marked absent for the row.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,11 @@ class LoadedInputs:
         return len(self.rows)
 
 
+# Rows decoded per thread task: one task per row made the threads hand the GIL back and forth
+# more than they decoded (32 rows of av-digits: 33 ms in 2 threads, 13 ms in one).
+_ROWS_PER_TASK = 64
+
+
 def _threads(requested: int) -> int:
     return requested if requested > 0 else max(1, min(8, os.cpu_count() or 1))
 
@@ -99,10 +105,16 @@ def load_inputs(
             log.debug("unexpected error reading row %d of %s", i, what, exc_info=True)
             return BadInput(f"unexpected {type(exc).__name__} while reading: {exc}")
 
-    with ThreadPoolExecutor(_threads(threads)) as pool:
+    n_threads = min(_threads(threads), -(-len(records) // _ROWS_PER_TASK))
+    with ThreadPoolExecutor(n_threads) if n_threads > 1 else contextlib.nullcontext() as pool:
         for name in sorted(preprocessors):
             pre = preprocessors[name]
-            loaded = list(pool.map(lambda i: one(pre, i), range(len(records)), chunksize=64))
+
+            def chunk(start: int) -> list[Any]:
+                return [one(pre, i) for i in range(start, min(start + _ROWS_PER_TASK, len(records)))]
+
+            starts = range(0, len(records), _ROWS_PER_TASK)
+            loaded = [x for part in (pool.map(chunk, starts) if pool is not None else map(chunk, starts)) for x in part]
             bad[name] = [(i, str(x)) for i, x in enumerate(loaded) if isinstance(x, BadInput)]
             items[name] = [None if isinstance(x, BadInput) else x for x in loaded]
 
