@@ -139,6 +139,43 @@ def _check_likelihood_scaling(model) -> None:
     assert model._scales(stub) == {"image": 1.0, "audio": 1.0}
 
 
+def test_multimodal_vae_label_weight_learns_the_label_outside_the_elbo(av: Path):
+    config = {"problem_type": "generation", "label": "label", "image": IMAGE, "audio": AUDIO, "training": TRAINING,
+              "generate": {"model": "mvae", "columns": ["image", "audio"], "conditions": [], "latent_dim": 8,
+                           "width": 8, "label_weight": 1.0}}
+    predictor = Predictor(config=config).fit(str(av / "train.csv"))
+    history = predictor.fitted_.history
+    assert (history["train_label_nll"] > 0).all() and (history["val_label_nll"] > 0).all()
+    model = predictor.fitted_.model
+    assert model.label_decoder.out_features == 4  # the label's classes
+    from polymodal.data import Collator, MultimodalDataset
+
+    fitted = predictor.fitted_
+    loaded, target = fitted.load_inputs(fitted.read_table(str(av / "train.csv")), labelled=True)
+    batch = Collator(fitted.preprocessors)([MultimodalDataset(loaded, fitted.preprocessors, target)[i] for i in range(8)])
+
+    def both(batch):  # the loss with and without the labels, on the same noise
+        losses = []
+        for b in (batch, {**batch, "target": None}):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                losses.append(model.loss(b, 1.0))
+        return losses
+
+    model.eval()
+    (labelled, parts), (unlabelled, _) = both(batch)
+    assert labelled.item() == pytest.approx(unlabelled.item())  # eval: the inputs' ELBO only
+    assert parts["label_nll"] > 0
+    model.train()
+    (trained, _), (trained_unlabelled, _) = both(batch)
+    assert trained.item() > trained_unlabelled.item()  # training adds the weighted label term
+    model.eval()
+    with pytest.raises(ConfigError, match="label_weight needs label"):
+        Predictor(config={**config, "label": None}).fit(str(av / "train.csv"))
+    with pytest.raises(ConfigError, match="label_weight is for model: mvae"):
+        load_config(_config("vae", label_weight=1.0))
+
+
 def test_cli_generate_writes_files_csv_and_grid_and_refuses_bad_conditions(fashion: Path, tmp_path: Path):
     cfg = tmp_path / "gen.yaml"
     cfg.write_text(yaml.safe_dump(_config("vae")))

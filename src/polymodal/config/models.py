@@ -123,6 +123,11 @@ class GenerateConfig(_Strict):
         "largest", description="mvae: in training, scale each column's reconstruction term by the "
         "values of the largest column over its own (Shi et al. 2019), so a small image is not drowned "
         "by a long spectrogram; validation and evaluation report the unscaled ELBO")
+    label_weight: float = Field(
+        0.0, ge=0.0, description="mvae: weight of a label likelihood p(label | z) on every subset's "
+        "latent (the label as one more jointly modelled column, as in Wu & Goodman 2018's image + label "
+        "MVAE), so that what the columns share is organised by class; 1.0 weighs it as much as the "
+        "largest column. Needs label:. 0 = unsupervised")
     discriminator: Literal["projection", "auxiliary"] = "projection"
     gan_loss: Literal["hinge", "nonsaturating"] = "hinge"
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the generator's weights (gan)")
@@ -138,6 +143,8 @@ class GenerateConfig(_Strict):
             raise ValueError(f"generate.model: {self.model} needs generate.target, the column to generate")
         elif self.columns:
             raise ValueError("generate.columns is for model: mvae; vae and gan generate one target")
+        if self.label_weight and self.model != "mvae":
+            raise ValueError("generate.label_weight is for model: mvae (a vae or gan reads the label as a condition)")
         return self
 
 

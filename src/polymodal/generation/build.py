@@ -25,7 +25,7 @@ def build_generative_model(settings: Any, preprocessors: Mapping[str, Any], enco
         make_encoder: a fresh encoder of an input (the GAN's critic reads the conditions
             through its own).
         make_fusion: the config's fusion over ``{input: width}``.
-        labels: ``labels.json`` (``targets``; ``classes`` for an auxiliary discriminator).
+        labels: ``labels.json`` (``targets``; ``classes`` for an auxiliary discriminator and the mvae's label likelihood).
     """
     names = sorted(preprocessors)
     targets = list(labels["targets"])
@@ -41,4 +41,4 @@ def build_generative_model(settings: Any, preprocessors: Mapping[str, Any], enco
         return ConditionalGAN(names, targets[0], preprocessors[targets[0]], conditions, critic_conditions,
                               len(labels.get("classes") or []), opts)
     return MultimodalVAE(names, targets, {t: preprocessors[t] for t in targets},
-                         {t: encoders[t] for t in targets}, conditions, opts)
+                         {t: encoders[t] for t in targets}, conditions, opts, len(labels.get("classes") or []))

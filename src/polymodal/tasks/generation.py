@@ -100,6 +100,9 @@ class GenerationTask(Task):
         if g.model == "gan" and g.discriminator == "auxiliary" and not config.label:
             problems.append("generate.discriminator: auxiliary needs label: (the class column the "
                             "discriminator learns to tell); set it, or use discriminator: projection")
+        if g.label_weight and not config.label:
+            problems.append("generate.label_weight needs label: (the class column whose likelihood the mvae "
+                            "learns); set it, or remove label_weight")
         for column in _generated(config):
             section = config.for_column(column, modality_of_role(schema.roles[column]).name)
             if section.backbone is not None:
