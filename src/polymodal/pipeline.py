@@ -32,6 +32,7 @@ from polymodal.tasks import Task, get_task, schema_of
 from polymodal.training import fit_model
 from polymodal.training.callbacks import divergence_hint, nonfinite_weights
 from polymodal.training.module import count_parameters
+from polymodal.training.threads import LoadSampler
 from polymodal.validate import validate
 
 __all__ = ["fit", "tuning_split"]
@@ -57,6 +58,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
             (a fresh run's checkpoint folder is deleted).
     """
     start = time.perf_counter()
+    load = LoadSampler()  # the machine's load while decoding: the training threads' first look
     torch.manual_seed(config.seed)
     train = as_table(train_data, data_root)
     schema = schema_of(train.frame, config)
@@ -104,7 +106,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
             MultimodalDataset(train_loaded, preprocessors, train_y, seed=config.seed,
                               augment=task.augmented(labels, sorted(preprocessors))),
             MultimodalDataset(tune_loaded, preprocessors, tune_y),
-            Collator(preprocessors), config.training, task, labels, config.seed, checkpoint=run,
+            Collator(preprocessors), config.training, task, labels, config.seed, checkpoint=run, load=load,
         )
         _require_finite(model, config)
     except TrainingError as exc:
@@ -122,6 +124,8 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
         "load_seconds": round(load_seconds, 2),
         "fit_seconds": round(time.perf_counter() - start, 2),
     }
+    if result.profile is not None:
+        fitted.fit_info["profile"] = result.profile
     metrics, confusion = fitted.score(tune_loaded, tune_y)
     fitted.reports = {"tuning": {"metrics": metrics, "confusion": confusion}}
     say(f"Trained {fitted.fit_info['epochs']} epochs in {fitted.fit_info['fit_seconds']:.1f}s; "

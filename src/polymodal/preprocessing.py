@@ -68,7 +68,12 @@ class Preprocessor(Protocol):
         """Decode one row (see module doc)."""
 
     def augment(self, item: Any, generator: torch.Generator) -> Any:
-        """Random train-time perturbation of a loaded item."""
+        """Random train-time perturbation of a loaded item.
+
+        A preprocessor may also offer ``augment_batch(collated, generators) -> collated``:
+        the same perturbation on a collated batch, row ``i`` drawn from ``generators[i]``
+        (None: left as it is); training batches then take it (one call per batch).
+        """
 
     def collate(self, items: list[Any | None]) -> dict[str, torch.Tensor]:
         """Stack items into batch tensors (see module doc)."""

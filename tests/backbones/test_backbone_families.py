@@ -112,6 +112,19 @@ def test_last_n_trains_only_the_top_blocks(tiny_backbone, tmp_path):
         _setup("text", "bert", tiny_backbone, tmp_path, mode="last_n", last_n=5)
 
 
+def test_frozen_embeddings_keep_the_token_table_and_train_the_rest(tiny_backbone, tmp_path):
+    pre, encoder, items = _setup("text", "bert", tiny_backbone, tmp_path, mode="full", embeddings="frozen")
+    named = dict(encoder.named_parameters())
+    assert not named["backbone.embeddings.word_embeddings.weight"].requires_grad
+    assert named["backbone.embeddings.position_embeddings.weight"].requires_grad
+    assert named["backbone.encoder.layer.0.output.dense.weight"].requires_grad
+    encoder.train()(pre.collate(items)).pooled.sum().backward()
+    assert named["backbone.embeddings.word_embeddings.weight"].grad is None
+    assert named["backbone.encoder.layer.0.output.dense.weight"].grad is not None
+    groups = param_groups(encoder, 1e-3, 0.01)
+    assert all(named["backbone.embeddings.word_embeddings.weight"] is not p for g in groups for p in g["params"])
+
+
 def test_layer_wise_learning_rates_decay_downwards(tiny_backbone, tmp_path):
     _, encoder, _ = _setup("text", "bert", tiny_backbone, tmp_path, mode="full", layer_lr_decay=0.5,
                            learning_rate=1e-4)

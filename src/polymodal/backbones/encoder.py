@@ -24,7 +24,8 @@ def build_pretrained_encoder(encoder_inputs: Mapping[str, Any], tuning: Mapping[
     def load() -> nn.Module:
         return load_tower(folder, modality, weights=encoder_inputs["weights"], family=family)
 
-    options = {k: v for k, v in tuning.items() if k in ("mode", "last_n", "layer_lr_decay", "learning_rate", "pooling")}
+    options = {k: v for k, v in tuning.items() if k in ("mode", "last_n", "layer_lr_decay", "learning_rate", "pooling",
+                                                         "embeddings")}
     return PretrainedEncoder(load if encoder_inputs.get("lazy") else load(), modality=modality,
                              token_mask=encoder_inputs.get("token_mask", False), out_dim=spec.out_dim,
                              summary=spec.summary, name=spec.model_type, **options)

@@ -7,7 +7,7 @@ problem together in one ``ConfigError`` before any tensor is allocated.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
@@ -39,6 +39,9 @@ class TuningConfig(_Strict):
     layer_lr_decay: float = Field(1.0, gt=0.0, le=1.0, description="learning-rate factor per block, going down")
     learning_rate: float = Field(5e-5, gt=0.0, description="the backbone's top block; the rest keeps training.learning_rate")
     pooling: Literal["mean", "cls"] = "mean"
+    embeddings: Literal["train", "frozen"] = Field(
+        "train", description="full / last_n: whether a text backbone's token embedding table trains; "
+        "frozen skips its gradient and optimiser step (MiniLM: 11.7M of 22.7M parameters)")
     cache: Literal["auto", "tokens", "pooled", "off"] = Field(
         "auto", description="frozen features kept on disk; auto = tokens for text, pooled for image and audio")
 
@@ -163,9 +166,16 @@ class TrainingConfig(_Strict):
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     num_workers: int = Field(0, ge=0)
     load_threads: int = Field(0, ge=0, description="threads decoding files; 0 = one per core")
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
+        "auto", description="torch intra-op threads while training: auto = as many as the cores other "
+        "processes leave free (looked at every 2 s; at most torch's threads at the start), N = N threads "
+        "(see polymodal.training.threads)")
     modality_dropout: float = Field(0.0, ge=0.0, lt=1.0,
                                     description="train-time probability of hiding each input of a row (never all)")
     progress_bar: bool = True
+    profile: bool = Field(False, description="time each phase of training (Lightning's SimpleProfiler) "
+                          "into fit_info['profile']: collate, forward, backward, optimizer, evaluation, "
+                          "overhead, in seconds")
     cache_dir: str | None = Field(None, description="frozen-backbone feature cache; default "
                                   "$POLYMODAL_CACHE or ~/.cache/polymodal/features")
 

@@ -1,8 +1,8 @@
 """Rows → decoded items → batches.
 
 Every deterministic step (decode, resample, tokenise, log-mel) runs once per row, up front,
-in a thread pool; the dataset then serves cached items and applies train-time
-augmentation on the fly. Unreadable inputs are counted and either reported together as
+in a thread pool; the dataset then serves cached items, and train-time augmentation is
+drawn per row and applied to each collated batch. Unreadable inputs are counted and either reported together as
 one ``DataError``, or skipped with the count and reasons logged: under
 ``on_bad_input: skip_row`` (alias ``skip``) the row is dropped, under ``skip_modality``
 only that input is marked absent for the row.
@@ -26,7 +26,7 @@ from polymodal.data.paths import PathGuard
 from polymodal.data.skips import normalise_policy, skip_log_line
 from polymodal.errors import DataError, PolymodalError
 
-__all__ = ["LoadedInputs", "load_inputs", "MultimodalDataset", "Collator"]
+__all__ = ["LoadedInputs", "load_inputs", "MultimodalDataset", "Collator", "Rows"]
 
 log = logging.getLogger("polymodal")
 
@@ -156,11 +156,23 @@ def _cell(label: Any, record: Mapping[str, Any], columns: Sequence[str]) -> str:
     return f"{row}: {text if len(text) <= 80 else text[:77] + '...'}"
 
 
+class Rows(list):
+    """A batch's ``(items, target)`` rows with their augmentation still to apply.
+
+    ``generators``: input name -> one ``torch.Generator`` per row (None: not augmented, e.g.
+    absent); the ``Collator`` augments the collated batch with them.
+    """
+
+    generators: dict[str, list[torch.Generator | None]]
+
+
 class MultimodalDataset(torch.utils.data.Dataset):
     """Serves ``(items, target)`` per row, augmenting on the fly when ``augment`` is set.
 
-    Augmentation randomness is seeded per (seed, epoch, row), so a run is repeatable
-    whatever the number of loader workers.
+    Augmentation randomness is seeded per (seed, epoch, row, input), so a run is repeatable
+    whatever the number of loader workers. A loader fetches whole batches (``__getitems__``):
+    their augmentation is left to the ``Collator``, which applies it to the collated tensors
+    in one call per input (``augment_batch``) where the preprocessor has one.
     """
 
     def __init__(self, loaded: LoadedInputs, preprocessors: Mapping[str, Preprocessor],
@@ -181,18 +193,27 @@ class MultimodalDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.loaded)
 
-    def __getitem__(self, index: int) -> tuple[dict[str, Any], Any]:
+    def _generator(self, index: int, name: str) -> torch.Generator:
+        row = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+        return torch.Generator().manual_seed(row * 64 + self.names.index(name))
+
+    def _row(self, index: int) -> tuple[dict[str, Any], Any]:
         items = {n: self.loaded.items[n][index] for n in self.names}
+        return items, None if self.targets is None else self.targets[index]
+
+    def __getitem__(self, index: int) -> tuple[dict[str, Any], Any]:
+        items, target = self._row(index)
         if self.augment:
-            gen = torch.Generator().manual_seed(
-                (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
-            )
-            items = {
-                n: (v if v is None or n not in self.augmented else self.preprocessors[n].augment(v, gen))
-                for n, v in items.items()
-            }
-        target = None if self.targets is None else self.targets[index]
+            items = {n: (v if v is None or n not in self.augmented
+                         else self.preprocessors[n].augment(v, self._generator(index, n)))
+                     for n, v in items.items()}
         return items, target
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[dict[str, Any], Any]]:
+        rows = Rows(self._row(i) for i in indices)
+        rows.generators = {n: [None if row[0][n] is None else self._generator(i, n) for i, row in zip(indices, rows)]
+                           for n in sorted(self.augmented)} if self.augment else {}
+        return rows
 
 
 class Collator:
@@ -207,9 +228,18 @@ class Collator:
         self.names = sorted(preprocessors)
 
     def __call__(self, rows: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
-        inputs = {n: self.preprocessors[n].collate([r[0][n] for r in rows]) for n in self.names}
+        generators = getattr(rows, "generators", {})  # Rows: augmentation still to apply
         present = torch.tensor([[r[0][n] is not None for n in self.names] for r in rows],
                                dtype=torch.bool)  # [B, M]
+        inputs = {n: self._collate(n, [r[0][n] for r in rows], generators.get(n)) for n in self.names}
         targets = [r[1] for r in rows]
         target = None if targets[0] is None else torch.stack([torch.as_tensor(t) for t in targets])
         return {"inputs": inputs, "present": present, "target": target}
+
+    def _collate(self, name: str, items: list[Any], generators: list[torch.Generator | None] | None) -> Any:
+        pre = self.preprocessors[name]
+        if generators is None:
+            return pre.collate(items)
+        if hasattr(pre, "augment_batch"):
+            return pre.augment_batch(pre.collate(items), generators)
+        return pre.collate([it if g is None else pre.augment(it, g) for it, g in zip(items, generators)])

@@ -50,6 +50,8 @@ class PretrainedEncoder(nn.Module):
         layer_lr_decay: learning-rate factor per block going down (1.0 = no decay).
         learning_rate: the top block's learning rate.
         pooling: ``"mean"`` or ``"cls"``.
+        embeddings: ``"frozen"``: the token embedding table (``get_input_embeddings()``, an
+            ``nn.Embedding``) does not train, whatever ``mode`` says.
 
     Raises:
         ConfigError: ``pooling: cls`` on a backbone without a summary token, or ``last_n``
@@ -60,7 +62,7 @@ class PretrainedEncoder(nn.Module):
                  summary: bool = True, token_mask: bool = False,
                  name: str = "backbone", mode: Literal["frozen", "full", "last_n"] = "frozen",
                  last_n: int = 2, layer_lr_decay: float = 1.0, learning_rate: float = 5e-5,
-                 pooling: Literal["mean", "cls"] = "mean") -> None:
+                 pooling: Literal["mean", "cls"] = "mean", embeddings: Literal["train", "frozen"] = "train") -> None:
         super().__init__()
         if pooling == "cls" and not summary:
             raise ConfigError(f"backbone {name!r} has no [CLS] token or pooled output of its own, so "
@@ -81,6 +83,10 @@ class PretrainedEncoder(nn.Module):
         for p in backbone.parameters():  # weights the model itself keeps fixed (Whisper's positions) stay so
             trainable = mode == "full" or (mode == "last_n" and self._depth[id(p)] < last_n)
             p.requires_grad_(trainable and p.requires_grad)
+        if embeddings == "frozen":
+            table = _token_embeddings(backbone)
+            if table is not None:
+                table.weight.requires_grad_(False)
         self.train()
 
     @property
@@ -176,6 +182,20 @@ class PretrainedEncoder(nn.Module):
         else:
             out = torch.where(lengths > 0, torch.full_like(lengths, frames), lengths)  # AST: every patch
         return torch.arange(frames, device=lengths.device)[None, :] < out.clamp(max=frames)[:, None]  # [B, frames]
+
+
+def _token_embeddings(backbone: nn.Module) -> nn.Embedding | None:
+    """The token embedding table of a (transformers) backbone, or None."""
+    for module in backbone.modules():
+        get = getattr(module, "get_input_embeddings", None)
+        if callable(get):
+            try:
+                table = get()
+            except NotImplementedError:
+                continue
+            if isinstance(table, nn.Embedding):
+                return table
+    return None
 
 
 def _depths(backbone: nn.Module) -> dict[int, int]:

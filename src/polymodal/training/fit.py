@@ -10,6 +10,7 @@ import lightning as L
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.profilers import SimpleProfiler
 
 from polymodal.config import TrainingConfig
 from polymodal.data.dataset import Collator, MultimodalDataset
@@ -22,6 +23,8 @@ from polymodal.training.callbacks import (BestWeights, EpochSeeder, FiniteLoss, 
                                           nonfinite_weights)
 from polymodal.training.generative import SampleGrids, make_module
 from polymodal.training.module import TrainingModule
+from polymodal.training.profile import time_split
+from polymodal.training.threads import LoadSampler, ThreadPolicy
 from polymodal.training.sampler import EpochSampler
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ class FitResult:
     monitor: str
     precision: str
     grids: dict = field(default_factory=dict)  # generation: {target: [(epoch, sample grid)]}
+    profile: dict | None = None  # training.profile: seconds per phase (training.profile.time_split)
 
 
 def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
@@ -51,14 +55,15 @@ def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
 
 def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
               collator: Collator, cfg: TrainingConfig, task: Any, labels: Mapping[str, Any],
-              seed: int, checkpoint: "RunDirectory | None" = None) -> FitResult:
+              seed: int, checkpoint: "RunDirectory | None" = None, load: LoadSampler | None = None) -> FitResult:
     """Train ``model`` in place; its weights end at the best validation epoch.
 
     ``task`` (a ``polymodal.tasks.Task``) gives the training metric and the monitored value;
     ``labels`` is the label encoding its metric needs.
 
     With ``checkpoint`` (a ``training.resume.RunDirectory``) the whole training state is
-    written after every epoch, and training continues from it when it is resuming.
+    written after every epoch, and training continues from it when it is resuming. ``load``
+    (started when the fit began) gives the thread policy its first look at the machine's load.
 
     Raises:
         TrainingError: the training loss or the final weights are NaN or infinite (diverged).
@@ -88,15 +93,17 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     history, best = History(), BestWeights(monitor, mode)
     hint = divergence_hint(cfg.learning_rate, cfg.gradient_clip, precision)
+    profiler = SimpleProfiler() if cfg.profile else None
     with _quiet_lightning():
         trainer = L.Trainer(
             accelerator=cfg.accelerator, devices=1, max_epochs=cfg.max_epochs,
             precision="bf16-mixed" if precision == "bf16" else "32-true",
             # a module that steps its own optimisers clips its own gradients
             gradient_clip_val=(cfg.gradient_clip or None) if module.automatic_optimization else None,
-            callbacks=[FiniteLoss(hint), history, best, EarlyStopping(monitor, patience=cfg.patience, mode=mode),
+            callbacks=[ThreadPolicy(cfg.threads, load), FiniteLoss(hint), history, best,
+                       EarlyStopping(monitor, patience=cfg.patience, mode=mode),
                        EpochSeeder(train, sampler), *extra, *saving.get("callbacks", [])],
-            plugins=saving.get("plugins"), enable_checkpointing=bool(saving),
+            plugins=saving.get("plugins"), enable_checkpointing=bool(saving), profiler=profiler,
             logger=False, enable_model_summary=False,
             num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
         )
@@ -108,7 +115,8 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
         raise TrainingError(f"training diverged: {len(bad)} weight tensors hold NaN or infinite values "
                             f"(e.g. {bad[0]}); no model was saved. Try: {hint}.")
     grids = next((c.grids for c in extra if isinstance(c, SampleGrids)), {})
-    return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision, grids)
+    return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision, grids,
+                     time_split(profiler) if profiler is not None else None)
 
 
 class _quiet_lightning:

@@ -18,7 +18,7 @@ import torch
 
 from polymodal.generation.model import GenerativeModel
 from polymodal.training.module import lr_lambda
-from polymodal.training.param_groups import param_groups
+from polymodal.training.param_groups import adamw, clip_norm, param_groups
 
 __all__ = ["VAEModule", "GANModule", "make_module", "SampleGrids"]
 
@@ -58,9 +58,13 @@ class VAEModule(L.LightningModule):
         self._log("val", loss, parts, size)
         self.log("val_monitor", loss, on_step=False, on_epoch=True, batch_size=size)
 
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Any = None) -> None:
+        clip_norm(optimizer, gradient_clip_val)  # the fused AdamW: see training.param_groups.clip_norm
+
     def configure_optimizers(self) -> Any:
         t = self.training_cfg
-        optimizer = torch.optim.AdamW(param_groups(self.model, t.learning_rate, t.weight_decay), lr=t.learning_rate)
+        optimizer = adamw(param_groups(self.model, t.learning_rate, t.weight_decay), lr=t.learning_rate)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": _schedule(self, optimizer, t), "interval": "step"}}
 
 
@@ -83,12 +87,12 @@ class GANModule(L.LightningModule):
             d_loss, d_parts = self.model.critic_loss(batch, self._noise(batch))
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
-            self.clip_gradients(opt_d, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            clip_norm(opt_d, clip)
             opt_d.step()
         g_loss, g_parts = self.model.generator_loss(batch, self._noise(batch))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
-        self.clip_gradients(opt_g, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        clip_norm(opt_g, clip)
         opt_g.step()
         sched_g.step()
         sched_d.step()
@@ -113,7 +117,7 @@ class GANModule(L.LightningModule):
         t = self.training_cfg
         out = []
         for params in (self.model.generator_parameters(), self.model.critic_parameters()):
-            optimizer = torch.optim.AdamW(params, lr=t.learning_rate, betas=(0.0, 0.9), weight_decay=0.0)
+            optimizer = adamw(params, lr=t.learning_rate, betas=(0.0, 0.9), weight_decay=0.0)
             out.append({"optimizer": optimizer, "lr_scheduler": {"scheduler": _schedule(self, optimizer, t),
                                                                  "interval": "step"}})
         return out

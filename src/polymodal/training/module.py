@@ -10,7 +10,7 @@ from torch import nn
 
 from polymodal.model import MultimodalModel
 from polymodal.training.modality_dropout import drop_modalities
-from polymodal.training.param_groups import param_groups
+from polymodal.training.param_groups import adamw, clip_norm, param_groups
 
 __all__ = ["TrainingModule", "lr_lambda"]
 
@@ -87,10 +87,14 @@ class TrainingModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._step(batch, "val")
 
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Any = None) -> None:
+        clip_norm(optimizer, gradient_clip_val)  # the fused AdamW: see training.param_groups.clip_norm
+
     def configure_optimizers(self) -> Any:
         # Norm scales and biases are not decayed; pretrained backbones set their own (layer-wise) rates.
         groups = param_groups(self.model, self.learning_rate, self.weight_decay)
-        optimizer = torch.optim.AdamW(groups, lr=self.learning_rate)
+        optimizer = adamw(groups, lr=self.learning_rate)
         total = int(self.trainer.estimated_stepping_batches)
         warmup = max(1, int(self.warmup_fraction * total))
         schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -1,4 +1,5 @@
-"""Optimiser parameter groups: weight decay by kind, learning rate by layer.
+"""Optimiser parameter groups (weight decay by kind, learning rate by layer) and the AdamW
+that trains them.
 
 A module may set its own parameters' learning rates by defining
 ``parameter_learning_rates() -> Iterable[(parameter, lr)]`` (pretrained encoders do, for
@@ -6,11 +7,41 @@ layer-wise decay); every other parameter trains at the base learning rate.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
+import torch
 from torch import nn
 
-__all__ = ["param_groups"]
+__all__ = ["adamw", "clip_norm", "param_groups"]
+
+
+def adamw(params: Iterable[Any], **options: Any) -> torch.optim.AdamW:
+    """``torch.optim.AdamW``, fused (one kernel for every parameter) where torch can.
+
+    The fused step is several times faster than the per-tensor ``foreach`` one on a CPU: 14
+    against 66 ms for MiniLM's 22.7M parameters on 2 cores (``docs/benchmarks.md``).
+    """
+    params = list(params)
+    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+    devices = {p.device.type for p in tensors}
+    fusable = bool(tensors) and len(devices) == 1 and devices <= {"cpu", "cuda"} and \
+        all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in tensors)
+    return torch.optim.AdamW(params, fused=True if fusable else None, **options)
+
+
+def clip_norm(optimizer: Any, max_norm: float | None) -> None:
+    """Clip the gradients of ``optimizer``'s parameters to a total norm of ``max_norm``.
+
+    Lightning's mixed-precision plugin refuses to clip for a fused optimiser (it assumes a
+    gradient scaler that unscales inside the step); bf16 autocast has no scaler, so the
+    gradients are clipped as they are. ``max_norm`` None or 0: nothing.
+    """
+    if not max_norm:
+        return
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # Lightning's wrapper
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if params:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 
 def param_groups(model: nn.Module, learning_rate: float, weight_decay: float) -> list[dict[str, Any]]:

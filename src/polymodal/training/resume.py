@@ -42,7 +42,7 @@ log = logging.getLogger("polymodal")
 _RUN, _PROGRESS, _CHECKPOINT, _PREPROCESSORS = "run.json", "progress.json", "checkpoint.safetensors", "preprocessors"
 _OURS = {_RUN, _PROGRESS, _CHECKPOINT, _PREPROCESSORS}
 # Training options that change speed or display, never the numbers: a run may resume with others.
-_NO_EFFECT = ("progress_bar", "load_threads", "num_workers")
+_NO_EFFECT = ("progress_bar", "load_threads", "num_workers", "threads", "profile")
 
 
 def default_checkpoint_dir(out: str | Path) -> Path:

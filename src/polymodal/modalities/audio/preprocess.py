@@ -157,9 +157,33 @@ class AudioPreprocessor:
         return features.half() if o.store_float16 else features
 
     # ------------------------------------------------------------------ train / batch
+    def _spec_draws(self, frames: int, bins: int,
+                    generator: torch.Generator) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        """SpecAugment's draws for a ``frames``-long item: the circular time shift and the
+        ``(start, width)`` of each time and mel-bin mask."""
+        o = self.options
+        u = iter(torch.rand(1 + 2 * (o.time_masks + o.freq_masks), generator=generator).tolist())
+
+        def draw(high: int) -> int:  # uniform integer in [0, high]
+            high = max(high, 0)
+            return min(int(next(u) * (high + 1)), high)
+
+        max_shift = int(o.time_shift * frames)
+        shift = draw(2 * max_shift) - max_shift
+        spans = []
+        for _ in range(o.time_masks):
+            width = draw(int(o.time_mask_fraction * frames))
+            spans.append((draw(frames - width), width))
+        bands = []
+        for _ in range(o.freq_masks):
+            width = draw(min(o.freq_mask_bins, bins))
+            bands.append((draw(bins - width), width))
+        return shift, spans, bands
+
     def augment(self, item: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Speed and frequency-warp perturbation (``audio_augment``; off by default), then
-        SpecAugment (time and mel-bin masks set to 0) and a circular time shift.
+        SpecAugment (time and mel-bin masks set to 0) and a circular time shift. Training
+        batches take ``augment_batch`` instead: the same draws, applied to the whole batch.
 
         Returns:
             ``Float32[T', n_mels]``: same shape as ``item`` unless ``speed_perturb`` is set.
@@ -169,24 +193,52 @@ class AudioPreprocessor:
         features = perturb(features, o.speed_perturb, o.freq_warp, generator)  # [T', F]
         if not o.spec_augment:
             return features
-        frames, bins = features.shape
-
-        def draw(high: int) -> int:  # uniform integer in [0, high]
-            return int(torch.randint(0, max(high, 0) + 1, (1,), generator=generator))
-
-        max_shift = int(o.time_shift * frames)
-        if max_shift > 0:
-            shift = draw(2 * max_shift) - max_shift
+        shift, spans, bands = self._spec_draws(*features.shape, generator)
+        if shift:
             features = torch.roll(features, shifts=shift, dims=0)
-        for _ in range(o.time_masks):
-            width = draw(int(o.time_mask_fraction * frames))
-            start = draw(frames - width)
+        for start, width in spans:
             features[start : start + width] = 0.0
-        for _ in range(o.freq_masks):
-            width = draw(min(o.freq_mask_bins, bins))
-            start = draw(bins - width)
+        for start, width in bands:
             features[:, start : start + width] = 0.0
         return features
+
+    def augment_batch(self, batch: dict[str, torch.Tensor],
+                      generators: list[torch.Generator | None]) -> dict[str, torch.Tensor]:
+        """``augment`` on a collated batch: row ``i`` with the draws of ``generators[i]``
+        (None: the row as it is); the shift wraps within each row's own frames."""
+        o = self.options
+        rows = [i for i, g in enumerate(generators) if g is not None]
+        if not rows or not (o.spec_augment or o.speed_perturb or o.freq_warp):
+            return batch
+        features, mask = batch["features"].clone(), batch["mask"].clone()  # [B, T, F], [B, T]
+        frames, bins = features.shape[1], features.shape[2]
+        lengths = mask.sum(dim=1)  # [B]
+        if o.speed_perturb or o.freq_warp:  # lengths change (and the draws with them): row by row
+            for i in rows:
+                moved = self.augment(features[i, : int(lengths[i])], generators[i])
+                n = min(moved.shape[0], frames)
+                features[i], mask[i] = 0.0, False
+                features[i, :n], mask[i, :n] = moved[:n], True
+            return {**batch, "features": features, "mask": mask}
+        draws = [self._spec_draws(int(lengths[i]), bins, generators[i]) for i in rows]
+        index = torch.tensor(rows)
+        t = torch.arange(frames)[None, :]  # [1, T]
+        n = lengths[index].clamp_min(1)[:, None]  # [R, 1]
+        shift = torch.tensor([d[0] for d in draws])[:, None]  # [R, 1]
+        source = torch.where(t < n, (t - shift) % n, t)  # [R, T]: torch.roll within the row
+        part = features[index].gather(1, source[:, :, None].expand(-1, -1, bins))  # [R, T, F]
+        f = torch.arange(bins)[None, :]  # [1, F]
+        hidden_t = torch.zeros((len(rows), frames), dtype=torch.bool)
+        hidden_f = torch.zeros((len(rows), bins), dtype=torch.bool)
+        for k in range(o.time_masks):
+            start, width = (torch.tensor([d[1][k][j] for d in draws])[:, None] for j in (0, 1))
+            hidden_t |= (t >= start) & (t < start + width)
+        for k in range(o.freq_masks):
+            start, width = (torch.tensor([d[2][k][j] for d in draws])[:, None] for j in (0, 1))
+            hidden_f |= (f >= start) & (f < start + width)
+        part = part.masked_fill(hidden_t[:, :, None] | hidden_f[:, None, :], 0.0)
+        features[index] = part
+        return {**batch, "features": features, "mask": mask}
 
     def collate(self, items: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
         """Pad to ``max_frames``: ``features Float[B, T, F]`` (0 = pad), ``mask Bool[B, T]``."""

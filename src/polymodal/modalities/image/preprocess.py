@@ -56,18 +56,28 @@ def _is_single_channel(image: Image.Image) -> bool:
     return bool((pixels[..., :1] == pixels[..., 1:]).all())  # R == G and R == B
 
 
-def _affine_grid(theta: list[list[float]], height: int, width: int) -> torch.Tensor:
-    """``F.affine_grid(theta[None], [1, C, H, W], align_corners=False)`` for one image.
+def _affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, [R, C, H, W], align_corners=False)`` for ``theta [R, 2, 3]``.
 
     Written with element-wise ops: ``affine_grid``'s batched matmul starts BLAS threads,
-    which costs milliseconds per image on a busy CPU.
+    which costs milliseconds per call on a busy CPU.
     """
-    xs = (torch.arange(width, dtype=torch.float32) * 2 + 1) / width - 1  # [W] pixel centres
-    ys = (torch.arange(height, dtype=torch.float32) * 2 + 1) / height - 1  # [H]
-    (a, b, c), (d, e, f) = theta
-    gx = a * xs[None, :] + b * ys[:, None] + c  # [H, W]
-    gy = d * xs[None, :] + e * ys[:, None] + f  # [H, W]
-    return torch.stack([gx, gy], dim=-1)[None]  # [1, H, W, 2]
+    xs = ((torch.arange(width, dtype=torch.float32) * 2 + 1) / width - 1)[None, None, :]  # [1, 1, W] centres
+    ys = ((torch.arange(height, dtype=torch.float32) * 2 + 1) / height - 1)[None, :, None]  # [1, H, 1]
+    t = theta[:, :, :, None, None]  # [R, 2, 3, 1, 1]
+    gx = t[:, 0, 0] * xs + t[:, 0, 1] * ys + t[:, 0, 2]  # [R, H, W]
+    gy = t[:, 1, 0] * xs + t[:, 1, 1] * ys + t[:, 1, 2]  # [R, H, W]
+    return torch.stack([gx, gy], dim=-1)  # [R, H, W, 2]
+
+
+def _affine(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``images [R, C, H, W]`` moved by ``theta [R, 2, 3]`` (output → input coordinates);
+    pixels moved in from outside take each image's mean border colour."""
+    border = torch.cat([images[:, :, 0], images[:, :, -1], images[:, :, :, 0], images[:, :, :, -1]], dim=2)
+    fill = border.mean(dim=2)[:, :, None, None]  # [R, C, 1, 1]
+    grid = _affine_grid(theta, images.shape[2], images.shape[3])  # [R, H, W, 2]
+    moved = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved + fill  # zeros of the padding = the border colour
 
 
 class ImagePreprocessor:
@@ -193,29 +203,44 @@ class ImagePreprocessor:
         return torch.from_numpy(pixels.transpose(2, 0, 1).copy())  # [C, H, W]
 
     # ------------------------------------------------------------------ train / batch
+    def _theta(self, generator: torch.Generator) -> list[list[float]]:
+        """One random affine (output → input coordinates) of ``augment``'s options."""
+        o = self.options
+        u = [2 * v - 1 for v in torch.rand(5, generator=generator).tolist()]  # 5 draws in [-1, 1)
+        angle = math.radians(o.rotate_degrees) * u[0]
+        zoom = 1.0 + o.scale * u[1]
+        tx, ty = 2 * o.shift * u[2], 2 * o.shift * u[3]  # normalised coords
+        flip = -1.0 if (o.hflip and u[4] < 0) else 1.0
+        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+        return [[flip * cos, -sin, tx], [flip * sin, cos, ty]]
+
     def augment(self, item: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Random shift / rotation / scale (/ flip); returns ``Float32[C, H, W]`` in 0..255.
 
-        Pixels moved in from outside the image take the mean colour of its border.
+        Pixels moved in from outside the image take the mean colour of its border. Training
+        batches take ``augment_batch`` instead: the same draws, one call for the batch.
         """
-        o = self.options
-        if not o.augment:
+        if not self.options.augment:
             return item
-        image = item.float()  # [C, H, W]
-        u = torch.rand(5, generator=generator) * 2 - 1  # 5 draws in [-1, 1)
-        angle = math.radians(o.rotate_degrees) * float(u[0])
-        zoom = 1.0 + o.scale * float(u[1])
-        tx, ty = 2 * o.shift * float(u[2]), 2 * o.shift * float(u[3])  # normalised coords
-        flip = -1.0 if (o.hflip and float(u[4]) < 0) else 1.0
-        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
-        theta = [[flip * cos, -sin, tx], [flip * sin, cos, ty]]  # output → input coords
-        border = torch.cat([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], dim=1)
-        fill = border.mean(dim=1)[:, None, None]  # [C, 1, 1]
-        grid = _affine_grid(theta, image.shape[1], image.shape[2])  # [1, H, W, 2]
-        moved = F.grid_sample(
-            (image - fill)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
-        )  # [1, C, H, W]; zeros here = the border colour after adding fill back
-        return (moved[0] + fill).clamp_(0.0, 255.0)
+        theta = torch.tensor([self._theta(generator)])  # [1, 2, 3]
+        return _affine(item.float()[None], theta)[0].clamp_(0.0, 255.0)
+
+    def augment_batch(self, batch: dict[str, torch.Tensor],
+                      generators: list[torch.Generator | None]) -> dict[str, torch.Tensor]:
+        """``augment`` on a collated batch: row ``i`` moved by a draw of ``generators[i]``
+        (None: the row as it is). Works on the normalised pixels: the affine is linear, and
+        the clamp is to the normalised 0..255."""
+        rows = [i for i, g in enumerate(generators) if g is not None]
+        if not self.options.augment or not rows:
+            return batch
+        pixels = batch["pixel_values"].clone()  # [B, C, H, W]
+        theta = torch.tensor([self._theta(generators[i]) for i in rows])  # [R, 2, 3]
+        channels = pixels.shape[1]
+        mean = torch.tensor(self.mean_).view(1, channels, 1, 1)
+        std = torch.tensor(self.std_).view(1, channels, 1, 1)
+        moved = _affine(pixels[rows], theta)  # [R, C, H, W]
+        pixels[rows] = torch.maximum(torch.minimum(moved, (1.0 - mean) / std), -mean / std)
+        return {**batch, "pixel_values": pixels}
 
     def collate(self, items: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
         """``pixel_values Float[B, C, size, size]`` = (x / 255 - mean) / std; absent → 0."""
