@@ -13,17 +13,28 @@ Models (``--only``):
   av-digits;
 - ``minilm``: all-MiniLM-L6-v2 fine-tuned on the emoji names (the fusion bench's text-only
   row; needs the ``minilm`` extra), scored on its test split; ``minilm-frozen-embeddings``:
-  the same with ``tuning.embeddings: frozen``;
+  the same with ``tuning.embeddings: frozen``; ``minilm-grouped``: frozen embeddings and
+  ``training.group_by_length``;
 - ``scratch``: a word-embedding + BiLSTM text classifier trained from scratch on TREC;
 - ``shell``: ``polymodal demo`` from the shell, ``--runs`` times: the median wall, test
   accuracy and peak RSS of each run.
 
 ``--contention`` runs ``polymodal demo`` from the shell quietly, then with two busy processes
-(``python -c 'while True: pass'``) beside it, and prints both wall times and their ratio.
+(``python -c 'while True: pass'``) beside it, and prints both wall times and their ratio; then,
+still beside them, the demo's fit in this process with ``training.threads: 2`` (a fixed count)
+and ``auto``.
+
+``--precision 32 bf16`` fits each model at each precision (default: the configs' own, ``auto``).
+``--micro`` times the kept optimisations one against the other in one run: a training batch's
+augmentation row by row and batched, an AdamW step over MiniLM-sized parameters per tensor
+(``foreach``) and fused, a BiLSTM step in float32 and under bf16 autocast, and
+``torch.compile`` of the demo model (its first step, compilation
+included, against the eager and compiled steady steps).
 
     POLYMODAL_DATA=../shared/data .venv/bin/python bench/throughput.py
     POLYMODAL_DATA=../shared/data .venv/bin/python bench/throughput.py --only shell --runs 3
     POLYMODAL_DATA=../shared/data .venv/bin/python bench/throughput.py --contention
+    POLYMODAL_DATA=../shared/data .venv/bin/python bench/throughput.py --micro
 
 Timings depend on what else runs on the machine: quote ratios from one run.
 """
@@ -100,9 +111,9 @@ def _head(fitted: Any, table: Any, rows: int) -> Any:
     return Table(read.frame.head(rows), read.base_dir, read.source)
 
 
-def fit_one(name: str, config: dict[str, Any], train: Any, val: Any, test: Any) -> dict[str, Any]:
+def fit_one(name: str, config: dict[str, Any], train: Any, val: Any, test: Any, **training: Any) -> dict[str, Any]:
     config = copy.deepcopy(config)
-    config["training"] = {**config.get("training", {}), "profile": True, "progress_bar": False}
+    config["training"] = {**config.get("training", {}), "profile": True, "progress_bar": False, **training}
     start = time.perf_counter()
     predictor = Predictor(config=config).fit(train, tuning_data=val)
     wall = time.perf_counter() - start
@@ -148,49 +159,134 @@ def shell_demo(data: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=["demo", "minilm", "scratch"],
-                        choices=["demo", "minilm", "minilm-frozen-embeddings", "scratch", "shell"])
+                        choices=["demo", "minilm", "minilm-frozen-embeddings", "minilm-grouped", "scratch", "shell"])
     parser.add_argument("--runs", type=int, default=3, help="shell: how many demos")
     parser.add_argument("--contention", action="store_true", help="the demo quiet, then beside two busy processes")
+    parser.add_argument("--precision", nargs="+", choices=["32", "bf16"], default=None)
+    parser.add_argument("--micro", action="store_true", help="the kept optimisations against what they replaced")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "polymodal-bench-throughput")
     args = parser.parse_args()
     root = data_root(None)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(f"matmul peak (2048², {torch.get_num_threads()} threads): fp32 {peaks['fp32']:,.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:,.0f} GFLOP/s", flush=True)
+    if args.micro:
+        micro(root)
+        return
     if args.contention:
         quiet = shell_demo(root)
         busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
         try:
             loaded = shell_demo(root)
+            print(f"demo quiet: {quiet['wall']:.1f} s ({quiet['accuracy']:.2f}%); beside two busy processes: "
+                  f"{loaded['wall']:.1f} s ({loaded['accuracy']:.2f}%); {loaded['wall'] / quiet['wall']:.2f}x",
+                  flush=True)
+            tables = build_av_digits(root, Path.home() / ".cache" / "polymodal" / "av-digits")
+            for threads in (2, "auto"):
+                row = fit_one(f"demo fit beside two busy processes, threads: {threads}", DEMO, str(tables["train"]),
+                              str(tables["val"]), str(tables["test"]), threads=threads)
+                print(f"{row['model']}: fit {row['wall']:.1f} s, test accuracy {row['accuracy']:.2%}", flush=True)
         finally:
             for p in busy:
                 p.kill()
-        print(f"demo quiet: {quiet['wall']:.1f} s ({quiet['accuracy']:.2f}%); beside two busy processes: "
-              f"{loaded['wall']:.1f} s ({loaded['accuracy']:.2f}%); {loaded['wall'] / quiet['wall']:.2f}x", flush=True)
         return
+    precisions = args.precision or [None]
     if "shell" in args.only:
         runs = [shell_demo(root) for _ in range(args.runs)]
         for r in runs:
             print(f"  polymodal demo: {r['wall']:.1f} s, test accuracy {r['accuracy']:.2f}%, peak RSS {r['rss_gb']:.2f} GB")
         print(f"polymodal demo from the shell: median {statistics.median(r['wall'] for r in runs):.1f} s over "
               f"{len(runs)} runs; peak RSS up to {max(r['rss_gb'] for r in runs):.2f} GB", flush=True)
-    if "demo" in args.only:
-        tables = build_av_digits(root, Path.home() / ".cache" / "polymodal" / "av-digits")
-        show(fit_one("demo (av-digits)", DEMO, str(tables["train"]), str(tables["val"]), str(tables["test"])), peaks)
-    for variant in ("minilm", "minilm-frozen-embeddings"):
-        if variant not in args.only:
-            continue
-        tables = build_emoji(root, args.work_dir / "emoji")
-        config = copy.deepcopy(EMOJI)
-        config["columns"] = {**config["columns"], "image": "ignore"}
-        name = "MiniLM fine-tune (emoji names)"
-        if variant != "minilm":
-            config["text"]["tuning"]["embeddings"] = "frozen"
-            name += ", embeddings frozen"
-        show(fit_one(name, config, str(tables["train"]), str(tables["val"]), str(tables["test"])), peaks)
-    if "scratch" in args.only:
-        train, val, test = load_task(root, "trec")
-        show(fit_one("BiLSTM from scratch (TREC)", SCRATCH, train, val, test), peaks)
+    for precision in precisions:
+        extra = {"precision": precision} if precision else {}
+        if "demo" in args.only:
+            tables = build_av_digits(root, Path.home() / ".cache" / "polymodal" / "av-digits")
+            show(fit_one("demo (av-digits)", DEMO, str(tables["train"]), str(tables["val"]), str(tables["test"]),
+                         **extra), peaks)
+        for variant in ("minilm", "minilm-frozen-embeddings", "minilm-grouped"):
+            if variant not in args.only:
+                continue
+            tables = build_emoji(root, args.work_dir / "emoji")
+            config = copy.deepcopy(EMOJI)
+            config["columns"] = {**config["columns"], "image": "ignore"}
+            name = "MiniLM fine-tune (emoji names)"
+            if variant != "minilm":
+                config["text"]["tuning"]["embeddings"] = "frozen"
+                name += ", embeddings frozen"
+            if variant == "minilm-grouped":
+                config["training"]["group_by_length"] = True
+                name += ", batches grouped by length"
+            show(fit_one(name, config, str(tables["train"]), str(tables["val"]), str(tables["test"]), **extra), peaks)
+        if "scratch" in args.only:
+            train, val, test = load_task(root, "trec")
+            show(fit_one("BiLSTM from scratch (TREC)", SCRATCH, train, val, test, **extra), peaks)
+
+
+def _per_call(fn: Any, repeat: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat * 1e3
+
+
+def micro(root: Path) -> None:
+    """Each kept optimisation against what it replaced, in one run (milliseconds)."""
+    tables = build_av_digits(root, Path.home() / ".cache" / "polymodal" / "av-digits")
+    config = copy.deepcopy(DEMO)
+    config["training"] = {**config["training"], "max_epochs": 1, "progress_bar": False}
+    predictor = Predictor(config=config).fit(str(tables["train"]), tuning_data=str(tables["val"]))
+    fitted = predictor.fitted_
+    loaded, target = fitted.load_inputs(_head(fitted, str(tables["train"]), 64), labelled=True)
+    data = MultimodalDataset(loaded, fitted.preprocessors, target, augment=True)
+    collate = Collator(fitted.preprocessors)
+    rows = list(range(len(loaded)))
+    per_row = _per_call(lambda: collate([data[i] for i in rows]), 20)
+    batched = _per_call(lambda: collate(data.__getitems__(rows)), 20)
+    print(f"augment + collate a batch of {len(rows)} av-digits rows: row by row {per_row:.1f} ms, "
+          f"batched {batched:.1f} ms ({per_row / batched:.1f}x)", flush=True)
+    sizes = [30522 * 384] + [384 * 384] * 24 + [384 * 1536] * 12 + [384] * 100  # about MiniLM's 22.7M
+    params = [torch.nn.Parameter(torch.randn(n)) for n in sizes]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    steps = {}
+    for kind, options in (("foreach", {"foreach": True}), ("fused", {"fused": True})):
+        opt = torch.optim.AdamW(params, lr=1e-4, **options)
+        steps[kind] = _per_call(opt.step, 5)
+    print(f"AdamW step over {sum(sizes) / 1e6:.1f}M parameters: foreach {steps['foreach']:.1f} ms, fused "
+          f"{steps['fused']:.1f} ms ({steps['foreach'] / steps['fused']:.1f}x)", flush=True)
+    lstm = torch.nn.LSTM(128, 128, batch_first=True, bidirectional=True)
+    x = torch.randn(64, 12, 128, requires_grad=True)  # a TREC-sized batch of embedded tokens
+
+    def rnn_step(bf16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out, _ = lstm(x)
+        out.float().sum().backward()
+
+    rnn = {bf16: _per_call(lambda: rnn_step(bf16), 20) for bf16 in (True, False)}
+    print(f"BiLSTM 128 training step (64 x 12 tokens): float32 {rnn[False]:.1f} ms, bf16 autocast "
+          f"{rnn[True]:.1f} ms ({rnn[False] / rnn[True]:.2f}x)", flush=True)
+    batch = collate(data.__getitems__(rows))
+    model = fitted.model.train()
+
+    def step(m: Any) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output, _ = m(batch)
+            loss = model.head.loss(output, batch["target"])
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    eager = _per_call(lambda: step(model), 10)
+    compiled = torch.compile(model)
+    start = time.perf_counter()
+    step(compiled)
+    first = time.perf_counter() - start
+    steady = _per_call(lambda: step(compiled), 10)
+    steps_per_fit = predictor.fit_info_["train_rows"] // 64 * DEMO["training"]["max_epochs"]
+    saved = (eager - steady) / 1e3 * steps_per_fit
+    print(f"torch.compile of the demo model (bf16 training step, batch 64): first step {first:.1f} s, then "
+          f"{steady:.1f} ms against {eager:.1f} ms eager; over the demo's {steps_per_fit} steps it saves "
+          f"{saved:.1f} s for {first:.1f} s of compiling", flush=True)
 
 
 if __name__ == "__main__":

@@ -172,6 +172,8 @@ class TrainingConfig(_Strict):
         "(see polymodal.training.threads)")
     modality_dropout: float = Field(0.0, ge=0.0, lt=1.0,
                                     description="train-time probability of hiding each input of a row (never all)")
+    group_by_length: bool = Field(False, description="batches of rows with texts of similar length (shuffled "
+                                  "within groups of 50 batches): less padding, faster text models")
     progress_bar: bool = True
     profile: bool = Field(False, description="time each phase of training (Lightning's SimpleProfiler) "
                           "into fit_info['profile']: collate, forward, backward, optimizer, evaluation, "

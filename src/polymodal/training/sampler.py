@@ -4,14 +4,23 @@
 order of epoch k depends on every epoch before it, and a run resumed at epoch k would
 see a different order than an uninterrupted one. Here each epoch draws its permutation
 from a generator seeded by (seed, epoch) alone.
+
+With ``lengths`` (``training.group_by_length``), each epoch's shuffled order is cut into
+groups of ``GROUP`` batches, each group sorted by length, and the full batches shuffled:
+batches hold rows of similar length, so little of a text batch is padding (emoji names: 7.7
+tokens on average, padded to 17.2 in random batches of 32), as transformers'
+``group_by_length`` does. The last, partial batch stays last (``drop_last`` drops it).
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 
-__all__ = ["EpochSampler"]
+__all__ = ["EpochSampler", "text_lengths"]
+
+GROUP = 50  # batches sorted together
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):
@@ -20,10 +29,12 @@ class EpochSampler(torch.utils.data.Sampler[int]):
     Lightning also calls ``set_epoch`` on samplers that have it, with the same epoch number.
     """
 
-    def __init__(self, n: int, seed: int = 0) -> None:
+    def __init__(self, n: int, seed: int = 0, lengths: Sequence[int] | None = None, batch_size: int = 1) -> None:
         self.n = n
         self.seed = seed
         self.epoch = 0
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.batch_size = max(1, int(batch_size))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -33,4 +44,25 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % (2**63 - 1))
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        order = torch.randperm(self.n, generator=generator).numpy()
+        if self.lengths is None or self.batch_size == 1:
+            return iter(order.tolist())
+        size, group = self.batch_size, self.batch_size * GROUP
+        grouped = np.concatenate([chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+                                  for chunk in np.array_split(order, range(group, self.n, group))])
+        full = self.n // size
+        batches = grouped[: full * size].reshape(full, size)[torch.randperm(full, generator=generator).numpy()]
+        return iter(np.concatenate([batches.reshape(-1), grouped[full * size:]]).tolist())
+
+
+def text_lengths(items: Mapping[str, list[Any]], preprocessors: Mapping[str, Any]) -> list[int] | None:
+    """Each row's tokens over its text inputs (a pretrained backbone's too), or None: no text."""
+    names = [n for n, pre in preprocessors.items() if getattr(pre, "modality", None) == "text"]
+    if not names:
+        return None
+
+    def size(item: Any) -> int:
+        value = getattr(item, "value", item)  # a backbone's item holds its token ids in value
+        return 0 if value is None else len(value)
+
+    return [sum(size(items[n][i]) for n in names) for i in range(len(items[names[0]]))]
