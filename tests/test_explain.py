@@ -41,3 +41,14 @@ def test_absent_inputs_have_no_importance_and_labels_are_optional(fitted):
     assert importance.rows.loc[[0, 5], ["ablation_photo", "ig_photo"]].isna().all().all()
     assert importance.rows.drop(index=[0, 5])[["ablation_photo", "ig_photo"]].notna().all().all()
     assert (importance.rows.loc[[0, 5], "weight_photo"] == 0).all()  # an absent input gets no weight
+
+
+def test_rows_with_an_unknown_label_are_counted_in_the_log(fitted, caplog):
+    folder, predictor = fitted
+    frame = pd.read_csv(folder / "train.csv")
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    frame.loc[[1, 2, 3], "label"] = "purple"  # a class the model never saw
+    with caplog.at_level("WARNING", logger="polymodal"):
+        importance = predictor.explain(frame, n_steps=4)
+    assert len(importance.rows) == 57
+    assert "3 of 60 rows left out of the explanation" in caplog.text

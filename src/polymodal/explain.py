@@ -23,7 +23,7 @@ import torch
 from polymodal.data.dataset import Collator, LoadedInputs, MultimodalDataset
 from polymodal.encoders.base import EncoderOutput
 from polymodal.errors import ConfigError, DataError
-from polymodal.fitted import as_fitted
+from polymodal.fitted import as_fitted, warn_unknown_labels
 
 __all__ = ["ModalityImportance", "explain"]
 
@@ -69,6 +69,7 @@ def explain(fitted: Any, data: Any, n_steps: int = 32, batch_size: int = 64) -> 
     table = fitted.read_table(data)
     labelled = schema.label in table.frame.columns
     loaded, target = fitted.load_inputs(table, labelled=labelled, unknown="drop")
+    warn_unknown_labels(loaded, table, "the explanation")
     if len(loaded) == 0:
         raise DataError(f"{table.source}: no rows to explain (every row was skipped or had an unknown label)")
     names = sorted(fitted.preprocessors)

@@ -29,7 +29,8 @@ from polymodal.data.tables import Table
 from polymodal.errors import ConfigError, DataError, NotFittedError
 from polymodal.tasks import Task, get_task
 
-__all__ = ["FittedModel", "PredictionReport", "EvaluationReport", "as_fitted", "as_table", "require_columns", "skipped_frame"]
+__all__ = ["FittedModel", "PredictionReport", "EvaluationReport", "as_fitted", "as_table", "require_columns", "skipped_frame",
+           "warn_unknown_labels"]
 
 log = logging.getLogger("polymodal")
 
@@ -92,6 +93,9 @@ class FittedModel:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_root: str | Path | None = None
     grids: dict[str, list] = field(default_factory=dict)  # generation: {target: [(epoch, picture)]}
+    # plots/ of the directory it was loaded from (PNG bytes): a re-save keeps those it cannot
+    # draw again (the per-epoch sample grids, the confusion matrices of recorded evaluations)
+    saved_plots: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def task(self) -> Task:
@@ -245,9 +249,7 @@ class FittedModel:
         metrics["skipped_inputs"] = len(loaded.skipped)
         metrics["n_unknown_label"] = loaded.unknown_label
         metrics["n_no_input"] = warn_no_input(loaded, str(table.source))[0]
-        if loaded.unknown_label:
-            log.warning("%s: %d of %d rows left out of the metrics: their label is missing or one "
-                        "the model was not trained on", table.source, loaded.unknown_label, len(table.frame))
+        warn_unknown_labels(loaded, table, "the metrics")
         return EvaluationReport(metrics, confusion, skipped_frame(loaded, table.frame.index))
 
     def record(self, name: str, report: EvaluationReport) -> None:
@@ -296,3 +298,10 @@ def skipped_frame(loaded: LoadedInputs, index: pd.Index) -> pd.DataFrame:
     """``row`` (the table's index label), ``input``, ``reason`` per skipped input."""
     return pd.DataFrame([(index[i], name, reason) for i, name, reason in sorted(loaded.skipped)],
                         columns=["row", "input", "reason"])
+
+
+def warn_unknown_labels(loaded: LoadedInputs, table: Table, what: str) -> None:
+    """Log how many rows ``load_inputs(unknown="drop")`` left out of ``what``, if any."""
+    if loaded.unknown_label:
+        log.warning("%s: %d of %d rows left out of %s: their label is missing or one the model was "
+                    "not trained on", table.source, loaded.unknown_label, len(table.frame), what)

@@ -90,6 +90,9 @@ def save_model(fitted: FittedModel, path: str | Path) -> Path:
                 suffix = "" if split == "tuning" else f"_{split}"
                 plot_confusion_matrix(np.asarray(report["confusion"]), names,
                                       tmp / "plots" / f"confusion_matrix{suffix}.png")
+        for name, picture in fitted.saved_plots.items():  # loaded, not drawn again: kept as they were
+            if not (tmp / "plots" / name).exists():
+                (tmp / "plots" / name).write_bytes(picture)
         write_manifest(tmp)
     return path
 
@@ -137,7 +140,10 @@ def load_model(path: str | Path, data_root: str | Path | None = None) -> FittedM
     if not isinstance(fit_info, dict) or not all(isinstance(m, dict) for m in metrics.values()):
         raise ModelDirError(f"{path / 'metrics.json'} is damaged: expected an object of objects; save the model again")
     reports = {name: {"metrics": m, "confusion": None} for name, m in metrics.items()}
-    return FittedModel(config, schema, labels, preprocessors, model, history, fit_info, reports, data_root)
+    fitted = FittedModel(config, schema, labels, preprocessors, model, history, fit_info, reports, data_root)
+    plots = path / "plots"  # the manifest has checked these files
+    fitted.saved_plots = {p.name: p.read_bytes() for p in sorted(plots.glob("*.png"))} if plots.is_dir() else {}
+    return fitted
 
 
 def _json_default(value: Any) -> Any:

@@ -85,6 +85,10 @@ def test_label_to_image_fits_samples_repeatably_and_survives_save(fashion: Path,
     loaded = Predictor.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.generate(conditions, n=3, seed=1).arrays, first.arrays, atol=1e-5)
     assert (tmp_path / "m" / "plots" / "samples_image.png").is_file()  # the per-epoch sample grids
+    loaded.save(tmp_path / "again")  # a loaded model cannot draw them again: a re-save keeps them
+    grid = "plots/samples_image.png"
+    assert (tmp_path / "again" / grid).read_bytes() == (tmp_path / "m" / grid).read_bytes()
+    assert (tmp_path / "again" / "plots" / "curves.png").is_file()
 
 
 def test_samples_follow_their_condition_row_not_the_batch(vae: Predictor):

@@ -33,3 +33,14 @@ def test_report_rows_and_values(fitted, tmp_path):
     again = robustness_report(predictor, folder / "train.csv", levels={"image": [0.1, 0.5], "text": [0.5]})
     pd.testing.assert_frame_equal(report, again)  # seeded noise: a report repeats
     assert plot_robustness(report, tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_rows_with_an_unknown_label_are_counted_in_the_log(fitted, caplog):
+    folder, predictor = fitted
+    frame = pd.read_csv(folder / "train.csv")
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    frame.loc[[0, 4], "label"] = None  # no label: nothing to score against
+    with caplog.at_level("WARNING", logger="polymodal"):
+        report = robustness_report(predictor, frame, levels={"image": [0.5], "text": [0.5]})
+    assert set(report["n"]) == {58}
+    assert "2 of 60 rows left out of the robustness report" in caplog.text

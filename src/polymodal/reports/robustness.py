@@ -19,7 +19,7 @@ import pandas as pd
 
 from polymodal.data.dataset import LoadedInputs
 from polymodal.errors import ConfigError
-from polymodal.fitted import as_fitted
+from polymodal.fitted import as_fitted, warn_unknown_labels
 from polymodal.modalities.base import get_modality
 from polymodal.reports.figure import new_figure, save_figure
 
@@ -51,6 +51,7 @@ def robustness_report(fitted: Any, data: Any, levels: Mapping[str, Sequence[floa
     table = fitted.read_table(data)
     pres = fitted.preprocessors
     loaded, target = fitted.load_inputs(table, labelled=True, on_bad_input=on_bad_input, unknown="drop")
+    warn_unknown_labels(loaded, table, "the robustness report")
 
     def score(items: Mapping[str, list]) -> float:
         return float(fitted.score(LoadedInputs(dict(items), loaded.rows), target)[0][metric])
