@@ -23,7 +23,8 @@ import torch
 from polymodal.data.dataset import Collator, LoadedInputs, MultimodalDataset
 from polymodal.encoders.base import EncoderOutput
 from polymodal.errors import ConfigError, DataError
-from polymodal.fitted import as_fitted, warn_unknown_labels
+from polymodal.data.skips import warn_unknown_labels
+from polymodal.fitted import as_fitted
 
 __all__ = ["ModalityImportance", "explain"]
 

@@ -25,12 +25,12 @@ from polymodal.data.dataset import LoadedInputs
 from polymodal.data.presence import absent_per_row, describe_absent, fill_absent_columns, warn_no_input
 from polymodal.data.schema import Schema
 from polymodal.data.skips import POLICIES, normalise_policy
+from polymodal.data.skips import warn_unknown_labels
 from polymodal.data.tables import Table
 from polymodal.errors import ConfigError, DataError, NotFittedError
 from polymodal.tasks import Task, get_task
 
-__all__ = ["FittedModel", "PredictionReport", "EvaluationReport", "as_fitted", "as_table", "require_columns", "skipped_frame",
-           "warn_unknown_labels"]
+__all__ = ["FittedModel", "PredictionReport", "EvaluationReport", "as_fitted", "as_table", "require_columns", "skipped_frame"]
 
 log = logging.getLogger("polymodal")
 
@@ -249,7 +249,7 @@ class FittedModel:
         metrics["skipped_inputs"] = len(loaded.skipped)
         metrics["n_unknown_label"] = loaded.unknown_label
         metrics["n_no_input"] = warn_no_input(loaded, str(table.source))[0]
-        warn_unknown_labels(loaded, table, "the metrics")
+        warn_unknown_labels(loaded, table, "the metrics", log)
         return EvaluationReport(metrics, confusion, skipped_frame(loaded, table.frame.index))
 
     def record(self, name: str, report: EvaluationReport) -> None:
@@ -298,10 +298,3 @@ def skipped_frame(loaded: LoadedInputs, index: pd.Index) -> pd.DataFrame:
     """``row`` (the table's index label), ``input``, ``reason`` per skipped input."""
     return pd.DataFrame([(index[i], name, reason) for i, name, reason in sorted(loaded.skipped)],
                         columns=["row", "input", "reason"])
-
-
-def warn_unknown_labels(loaded: LoadedInputs, table: Table, what: str) -> None:
-    """Log how many rows ``load_inputs(unknown="drop")`` left out of ``what``, if any."""
-    if loaded.unknown_label:
-        log.warning("%s: %d of %d rows left out of %s: their label is missing or one the model was "
-                    "not trained on", table.source, loaded.unknown_label, len(table.frame), what)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polymodal.training.param_groups import adamw, clip_norm, param_groups
+from polymodal.training.param_groups import adamw, clip_norm, match_param_layouts, param_groups
 
 
 def test_adamw_is_fused_on_cpu_and_steps_like_the_plain_one():
@@ -41,3 +41,26 @@ def test_clip_norm_bounds_the_total_gradient_norm():
     assert after.item() == pytest.approx(1.0, rel=1e-4)
     clip_norm(opt, None)  # no clipping asked: nothing changes
     assert torch.cat([p.grad.flatten() for p in layer.parameters()]).norm().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_restored_moments_take_a_channels_last_weights_layout():
+    def run(restore_at: int | None) -> torch.Tensor:
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+        opt = adamw(conv.parameters(), lr=1e-2)
+        x = torch.randn(4, 3, 8, 8).to(memory_format=torch.channels_last)
+        for step in range(6):
+            if step == restore_at:  # as a checkpoint stores them: contiguous copies
+                state = opt.state_dict()
+                state["state"] = {k: {n: v.contiguous().clone() for n, v in s.items()} for k, s in state["state"].items()}
+                opt = adamw(conv.parameters(), lr=1e-2)
+                opt.load_state_dict(state)
+                assert opt.state[conv.weight]["exp_avg"].stride() != conv.weight.stride()
+                match_param_layouts(opt)
+                assert opt.state[conv.weight]["exp_avg"].stride() == conv.weight.stride()
+            opt.zero_grad()
+            conv(x).square().mean().backward()
+            opt.step()
+        return conv.weight.detach().clone()
+
+    assert torch.equal(run(None), run(3))  # without the match, the fused step pairs the wrong moments

@@ -6,10 +6,11 @@ and the per-row reason column of ``polymodal predict``'s output.
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any, Sequence
 
-__all__ = ["POLICIES", "normalise_policy", "skip_summary", "skip_log_line", "reasons_by_row"]
+__all__ = ["POLICIES", "normalise_policy", "skip_summary", "skip_log_line", "reasons_by_row", "warn_unknown_labels"]
 
 # on_bad_input values; "skip" is the older name of "skip_row".
 POLICIES = ("error", "skip_row", "skip_modality")
@@ -62,3 +63,15 @@ def reasons_by_row(skipped: Skipped, n_rows: int) -> list[str]:
         if 0 <= i < n_rows:
             out[i].append(f"{name}: {reason}")
     return ["; ".join(parts) for parts in out]
+
+
+def warn_unknown_labels(loaded: Any, table: Any, what: str, log: logging.Logger | None = None) -> None:
+    """Log how many rows ``load_inputs(unknown="drop")`` left out of ``what``, if any.
+
+    Args:
+        loaded: the ``LoadedInputs`` (its ``unknown_label`` count); table: the ``Table`` read.
+    """
+    if loaded.unknown_label:
+        (log or logging.getLogger("polymodal")).warning(
+            "%s: %d of %d rows left out of %s: their label is missing or one the model was not trained on",
+            table.source, loaded.unknown_label, len(table.frame), what)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from polymodal.data.dataset import LoadedInputs
 from polymodal.errors import ConfigError
-from polymodal.fitted import as_fitted, warn_unknown_labels
+from polymodal.data.skips import warn_unknown_labels
+from polymodal.fitted import as_fitted
 from polymodal.modalities.base import get_modality
 from polymodal.reports.figure import new_figure, save_figure
 

@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 
 from polymodal.errors import ModelDirError
 from polymodal.training.checkpoint_checks import check_fits, check_optimizers, check_state
+from polymodal.training.param_groups import match_param_layouts
 
 __all__ = [
     "FORMAT",
@@ -282,7 +283,9 @@ class EpochCheckpoint(Checkpoint):
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
-        if self._pending_rng is not None:
+        if self._pending_rng is not None:  # just restored: the optimisers' state too
+            for optimizer in trainer.optimizers:
+                match_param_layouts(optimizer)
             try:
                 restore_rng(self._pending_rng)
             except Exception as exc:  # noqa: BLE001 - a damaged file: say which

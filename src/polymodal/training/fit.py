@@ -90,7 +90,6 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     else:
         module = TrainingModule(model, task, labels, cfg.learning_rate, cfg.weight_decay,
                                 cfg.warmup_fraction, cfg.scheduler, cfg.modality_dropout)
-    module.fused_optimizer = checkpoint is None  # a resumed fused step drifts (param_groups.adamw)
     monitor, mode = resolve_monitor(cfg.monitor, task)
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     history, best = History(), BestWeights(monitor, mode)

@@ -30,8 +30,6 @@ def _schedule(module: L.LightningModule, optimizer: torch.optim.Optimizer, train
 
 
 class VAEModule(L.LightningModule):
-    fused_optimizer = True  # fit_model: False for a run that checkpoints (training.param_groups.adamw)
-
     def __init__(self, model: GenerativeModel, training: Any) -> None:
         super().__init__()
         self.model, self.training_cfg = model, training
@@ -66,14 +64,11 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         t = self.training_cfg
-        optimizer = adamw(param_groups(self.model, t.learning_rate, t.weight_decay), fused=self.fused_optimizer,
-                          lr=t.learning_rate)
+        optimizer = adamw(param_groups(self.model, t.learning_rate, t.weight_decay), lr=t.learning_rate)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": _schedule(self, optimizer, t), "interval": "step"}}
 
 
 class GANModule(L.LightningModule):
-    fused_optimizer = True  # as VAEModule's
-
     def __init__(self, model: GenerativeModel, training: Any) -> None:
         super().__init__()
         self.model, self.training_cfg = model, training
@@ -122,8 +117,7 @@ class GANModule(L.LightningModule):
         t = self.training_cfg
         out = []
         for params in (self.model.generator_parameters(), self.model.critic_parameters()):
-            optimizer = adamw(params, fused=self.fused_optimizer, lr=t.learning_rate, betas=(0.0, 0.9),
-                              weight_decay=0.0)
+            optimizer = adamw(params, lr=t.learning_rate, betas=(0.0, 0.9), weight_decay=0.0)
             out.append({"optimizer": optimizer, "lr_scheduler": {"scheduler": _schedule(self, optimizer, t),
                                                                  "interval": "step"}})
         return out

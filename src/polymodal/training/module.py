@@ -41,8 +41,6 @@ class TrainingModule(L.LightningModule):
         labels: the label encoding (``labels.json``), for the task's metric.
     """
 
-    fused_optimizer = True  # fit_model: False for a run that checkpoints (training.param_groups.adamw)
-
     def __init__(self, model: MultimodalModel, task: Any, labels: Mapping[str, Any],
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.05, scheduler: str = "cosine",
@@ -96,7 +94,7 @@ class TrainingModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         # Norm scales and biases are not decayed; pretrained backbones set their own (layer-wise) rates.
         groups = param_groups(self.model, self.learning_rate, self.weight_decay)
-        optimizer = adamw(groups, fused=self.fused_optimizer, lr=self.learning_rate)
+        optimizer = adamw(groups, lr=self.learning_rate)
         total = int(self.trainer.estimated_stepping_batches)
         warmup = max(1, int(self.warmup_fraction * total))
         schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -12,23 +12,21 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-__all__ = ["adamw", "clip_norm", "param_groups"]
+__all__ = ["adamw", "clip_norm", "match_param_layouts", "param_groups"]
 
 
-def adamw(params: Iterable[Any], fused: bool = True, **options: Any) -> torch.optim.AdamW:
-    """``torch.optim.AdamW``, fused (one kernel for every parameter) where torch can and
-    ``fused`` asks for it.
+def adamw(params: Iterable[Any], **options: Any) -> torch.optim.AdamW:
+    """``torch.optim.AdamW``, fused (one kernel for every parameter) where torch can.
 
     The fused step is several times faster than the per-tensor ``foreach`` one on a CPU: 14
-    against 66 ms for MiniLM's 22.7M parameters on 2 cores (``docs/benchmarks.md``). A run
-    that checkpoints for ``--resume`` does not fuse: resumed from a checkpoint, the fused step
-    drifted from the uninterrupted run's in the last digits (a test's log-loss 7.1e-4 against
-    6.7e-4), where the per-tensor one matches it exactly.
+    against 66 ms for MiniLM's 22.7M parameters on 2 cores (``docs/benchmarks.md``). It steps
+    a parameter's raw memory with its moments', so restored moments must have the parameter's
+    layout (``match_param_layouts``).
     """
     params = list(params)
     tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
     devices = {p.device.type for p in tensors}
-    fusable = fused and bool(tensors) and len(devices) == 1 and devices <= {"cpu", "cuda"} and \
+    fusable = bool(tensors) and len(devices) == 1 and devices <= {"cpu", "cuda"} and \
         all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in tensors)
     return torch.optim.AdamW(params, fused=True if fusable else None, **options)
 
@@ -67,3 +65,17 @@ def param_groups(model: nn.Module, learning_rate: float, weight_decay: float) ->
         groups.setdefault((rates.get(id(p), learning_rate), decay), []).append(p)
     return [{"params": params, "lr": lr, "weight_decay": decay}
             for (lr, decay), params in sorted(groups.items(), key=lambda kv: (-kv[0][0], -kv[0][1]))]
+
+
+def match_param_layouts(optimizer: Any) -> None:
+    """Give each restored optimiser state tensor its parameter's memory layout.
+
+    A checkpoint stores tensors contiguous, but a channels-last convolution weight's moments
+    must be channels-last too: the fused AdamW steps the raw memory of a parameter and its
+    moments together, and with other strides it paired each weight with another's moments.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in (optimizer.state.get(param) or {}).items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
