@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from polymodal.data.file_cells import file_kind
 from polymodal.data.odd_cells import odd_cells, warn_odd_role
 from polymodal.errors import ConfigError, DataError
 from polymodal.modalities import input_roles, media_extensions
@@ -242,7 +243,12 @@ def _infer_from_values(values: pd.Series) -> tuple[str, str]:
     items = values.tolist()
     odd = [i for i, v in enumerate(items) if isinstance(v, _CONTAINERS)]
     if len(odd) == len(items):
-        return "ignore", "lists, dicts or bytes are not supported"
+        kinds = {file_kind(v) for v in items}
+        if len(kinds) == 1 and None not in kinds:
+            kind = kinds.pop()
+            return kind, f"{kind} file contents (bytes, or a datasets {kind.title()} feature's {{bytes, path}})"
+        return "ignore", "lists, dicts or bytes are not supported (bytes or {bytes, path} cells of one " \
+                         "kind of image or audio file are read as that)"
     if all(isinstance(v, (bool, np.bool_)) for v in items):
         return "categorical", "true/false values"
     numbers, flags = (int, float, np.integer, np.floating), (bool, np.bool_)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,11 +36,12 @@ class Table:
     source: str
 
 
-def read_table(source: str | Path | pd.DataFrame, base_dir: Path | None = None) -> Table:
+def read_table(source: str | Path | pd.DataFrame | Any, base_dir: Path | None = None) -> Table:
     """Read a table from a DataFrame, a file, or a folder (see ``read_folder``).
 
     Args:
-        source: a ``pd.DataFrame``, or the path of a .csv, .tsv, .parquet/.pq,
+        source: a ``pd.DataFrame``, a Hugging Face ``datasets.Dataset`` (``hf_dataset_frame``),
+            or the path of a .csv, .tsv, .parquet/.pq,
             .jsonl/.ndjson or .json file (CSV/TSV may be compressed: .csv.gz, ...), or a folder.
         base_dir: folder for relative file paths in the table. Defaults to the table
             file's folder, or the current folder for a DataFrame. A folder source always
@@ -53,6 +55,8 @@ def read_table(source: str | Path | pd.DataFrame, base_dir: Path | None = None) 
             no rows, no columns, an empty or duplicate column name.
         ConfigError: ``base_dir`` was given for a folder source and is not that folder.
     """
+    if _is_hf_dataset(source):
+        source = hf_dataset_frame(source)
     if isinstance(source, pd.DataFrame):
         check_columns(list(source.columns), "the DataFrame")
         check_rows(source, "the DataFrame")
@@ -73,6 +77,36 @@ def read_table(source: str | Path | pd.DataFrame, base_dir: Path | None = None) 
     frame = read_file(path)
     where = Path(base_dir).resolve() if base_dir is not None else path.resolve().parent
     return Table(frame=frame, base_dir=where, source=str(path))
+
+
+def _is_hf_dataset(source: Any) -> bool:
+    return type(source).__module__.split(".")[0] == "datasets"
+
+
+def hf_dataset_frame(data: Any) -> pd.DataFrame:
+    """A Hugging Face ``datasets.Dataset`` as a DataFrame: ``Image`` and ``Audio`` columns as
+    ``{bytes, path}`` cells (the file's content, read as an image or audio input), a
+    ``ClassLabel`` column as its class names.
+
+    Raises:
+        DataError: a ``DatasetDict`` (name a split) or a streaming ``IterableDataset``.
+    """
+    import datasets
+
+    if isinstance(data, datasets.DatasetDict):
+        raise DataError(f"a DatasetDict holds the splits {', '.join(data)}: pass one of them, "
+                        f"e.g. data[{next(iter(data))!r}]")
+    if not isinstance(data, datasets.Dataset):
+        raise DataError(f"a {type(data).__name__} cannot be read as a table: pass a datasets.Dataset "
+                        "(for a streaming dataset, its Parquet files or a materialised split)")
+    for name, feature in data.features.items():
+        if isinstance(feature, (datasets.Image, datasets.Audio)) and feature.decode:
+            data = data.cast_column(name, type(feature)(decode=False))  # the encoded file, undecoded
+    frame = data.to_pandas()
+    for name, feature in data.features.items():
+        if isinstance(feature, datasets.ClassLabel):
+            frame[name] = [None if pd.isna(v) or v < 0 else feature.int2str(int(v)) for v in frame[name]]
+    return frame
 
 
 def read_folder(root: Path) -> Table:
