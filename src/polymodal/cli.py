@@ -138,10 +138,14 @@ def predict(
     out: Path = typer.Option(..., "--out", help="CSV to write"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
     on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
+    shard_spec: Optional[str] = typer.Option(None, "--shard", help="I/N: predict only the I-th of N contiguous "
+                                             "parts of the table (0 <= I < N), for N jobs of a scheduler"),
 ) -> None:
     """Predict a label (and one probability column per class) or a value per row.
 
     A ``skipped_reason`` column says, per row, which inputs ``on_bad_input`` skipped and why.
+    The ``row`` column is the row's label in the whole table, so the files of ``--shard``
+    jobs concatenate into the whole table's predictions.
     """
     import pandas as pd
 
@@ -149,8 +153,12 @@ def predict(
     from polymodal.predictor import Predictor
     from polymodal.training.checkpoint import atomic_write_text
 
+    from polymodal.data.tables import shard
+
     check_output_file(out, "predictions file")
-    report = Predictor.load(model, data_root=data_root).predict_report(data, on_bad_input=on_bad_input)
+    predictor = Predictor.load(model, data_root=data_root)
+    part, _ = shard(predictor.fitted_.read_table(data), shard_spec)
+    report = predictor.predict_report(part, on_bad_input=on_bad_input)
     prediction = report.predictions
     columns = {f"predicted_{prediction.name}": prediction}
     if report.probabilities is not None:

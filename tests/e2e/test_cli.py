@@ -79,6 +79,19 @@ def test_class_folder_with_metadata_fit_evaluate_predict(data_dir, tmp_path):
     assert len([c for c in pred.columns if c.startswith("proba_")]) == 10
     assert abs(pred.filter(like="proba_").sum(axis=1).iloc[0] - 1) < 1e-4
 
+    # --shard I/N: the parts of N jobs concatenate into the whole table's predictions
+    whole = tmp_path / "whole.csv"
+    assert run("predict", str(model), "--data", str(test), "--out", str(whole)).returncode == 0
+    parts = []
+    for i in range(3):
+        part = tmp_path / f"part{i}.csv"
+        result = run("predict", str(model), "--data", str(test), "--out", str(part), "--shard", f"{i}/3")
+        assert result.returncode == 0 and "wrote 50 predictions" in result.stdout, result.stderr
+        parts.append(pd.read_csv(part))
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), pd.read_csv(whole), atol=1e-6)
+    bad = run("predict", str(model), "--data", str(test), "--out", str(tmp_path / "x.csv"), "--shard", "3/3")
+    assert bad.returncode == 2 and "0 <= I < N" in bad.stderr and not (tmp_path / "x.csv").exists()
+
 
 @pytest.mark.slow
 def test_demo_reaches_target_on_unseen_speakers(data_dir, tmp_path):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -65,6 +66,12 @@ def test_align_then_embed_index_search_recommend(data_dir, tmp_path):
     embedded = run("embed", str(model), "--data", data, "--column", "name", "--out", str(tmp_path / "names.parquet"))
     assert embedded.returncode == 0, embedded.stderr
     assert pd.read_parquet(tmp_path / "names.parquet")["vector"].map(len).eq(16).all()
+    second = run("embed", str(model), "--data", data, "--column", "name", "--out", str(tmp_path / "half.parquet"),
+                 "--shard", "1/2")
+    assert second.returncode == 0, second.stderr
+    half, whole = pd.read_parquet(tmp_path / "half.parquet"), pd.read_parquet(tmp_path / "names.parquet")
+    assert half["row"].tolist() == list(range(20, 40))  # positions in the whole table
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(half["vector"], whole["vector"].iloc[20:]))
 
     built = run("index", str(model), "--data", data, "--column", "image", "--id-column", "id", "--out", str(index))
     assert built.returncode == 0 and "indexed 40 items" in built.stdout, built.stderr

@@ -79,6 +79,25 @@ def read_table(source: str | Path | pd.DataFrame | Any, base_dir: Path | None = 
     return Table(frame=frame, base_dir=where, source=str(path))
 
 
+def shard(table: Table, spec: str | None) -> tuple[Table, int]:
+    """Shard ``I/N`` of a table (``--shard``): its I-th of N contiguous blocks of rows
+    (0 <= I < N; sizes differ by one at most), and the position of its first row.
+
+    Raises:
+        DataError: ``spec`` is not ``I/N`` with 0 <= I < N.
+    """
+    if spec is None:
+        return table, 0
+    i, sep, n = str(spec).partition("/")
+    if not (sep and i.strip().isdigit() and n.strip().isdigit() and 0 <= int(i) < int(n)):
+        raise DataError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. --shard 0/4 for the first of "
+                        "4 parts (run the N jobs with I = 0 .. N-1)")
+    i, n = int(i), int(n)
+    rows = len(table.frame)
+    start, stop = rows * i // n, rows * (i + 1) // n
+    return Table(table.frame.iloc[start:stop], table.base_dir, f"{table.source} (shard {i}/{n})"), start
+
+
 def _is_hf_dataset(source: Any) -> bool:
     return type(source).__module__.split(".")[0] == "datasets"
 

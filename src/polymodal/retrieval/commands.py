@@ -26,6 +26,8 @@ def embed(
     id_column: Optional[str] = typer.Option(None, "--id-column", help="also write this column as 'id'"),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="rows per forward pass"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+    shard_spec: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N contiguous parts "
+                                             "of the table (0 <= I < N); row stays the position in the whole table"),
 ) -> None:
     """Write one unit vector per row of a column (in the shared space of an alignment model)."""
     import numpy as np
@@ -33,15 +35,16 @@ def embed(
 
     from polymodal.modeldir import load_model
     from polymodal.outputs import check_output_file
+    from polymodal.data.tables import shard
     from polymodal.retrieval.embed import embed_column
 
     check_output_file(out, "embeddings file")
     fitted = load_model(model, data_root=data_root)
-    table = fitted.read_table(data, fill_absent=False)
+    table, start = shard(fitted.read_table(data, fill_absent=False), shard_spec)
     if id_column is not None and id_column not in table.frame.columns:
         raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, table.frame.columns))}")
     result = embed_column(fitted, table, column, batch_size=batch_size, progress=True)
-    frame = pd.DataFrame({"row": result.rows})
+    frame = pd.DataFrame({"row": np.asarray(result.rows) + start})
     if id_column is not None:
         frame["id"] = table.frame[id_column].iloc[result.rows].to_numpy()
     frame["vector"] = list(result.vectors.astype(np.float32))
