@@ -38,6 +38,7 @@ __all__ = [
     "plain",
     "shown",
     "file_source",
+    "in_memory_file",
     "check_file",
 ]
 
@@ -103,8 +104,14 @@ def file_source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
     """Where a file cell's content is: a path (relative to ``base_dir``), raw bytes, or ``None``.
 
     A Hugging Face datasets Image / Audio feature (``{bytes, path}``) gives its bytes, else its path;
-    a missing, empty or blank cell is ``None`` (the input is absent).
+    a missing, empty or blank cell is ``None`` (the input is absent). In-memory content is
+    encoded losslessly, so every reader (and the feature cache, keyed by bytes) takes it as a
+    file: a Pillow image or a ``uint8`` array ``[H, W]`` / ``[H, W, C]`` as PNG, a decoded
+    sound ``{array, sampling_rate}`` (datasets' decoded Audio) as a float WAV.
     """
+    encoded = in_memory_file(value)
+    if encoded is not None:
+        return io.BytesIO(encoded)
     if isinstance(value, Mapping):
         value = value.get("bytes") or value.get("path")
     if isinstance(value, (bytes, bytearray)):
@@ -116,6 +123,33 @@ def file_source(value: Any, base_dir: Path) -> Path | io.BytesIO | None:
         return None
     path = Path(text)
     return path if path.is_absolute() else Path(base_dir) / path
+
+
+def in_memory_file(value: Any) -> bytes | None:
+    """The file an in-memory image or sound cell stands for (see ``file_source``), else None.
+
+    Raises:
+        BadInput: an array that is neither an image nor a sound.
+    """
+    if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # a Pillow image
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return buffer.getvalue()
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.uint8 or not (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3, 4))):
+            raise BadInput(f"an array cell of shape {value.shape} and dtype {value.dtype} is not an image "
+                           "(uint8 [H, W] or [H, W, 1|3|4]); store images as files, bytes or uint8 arrays")
+        from PIL import Image
+
+        return in_memory_file(Image.fromarray(value[:, :, 0] if value.ndim == 3 and value.shape[2] == 1 else value))
+    if isinstance(value, Mapping) and value.get("array") is not None and value.get("sampling_rate"):
+        import soundfile as sf
+
+        buffer = io.BytesIO()
+        sf.write(buffer, np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"]),
+                 format="WAV", subtype="FLOAT")
+        return buffer.getvalue()
+    return None
 
 
 def check_file(path: Path, kind: str) -> None:

@@ -70,3 +70,35 @@ def test_cells_of_file_bytes_in_a_dataframe_are_images_and_audio(pairs):
     roles, reasons = infer_roles(raw, "digit")
     assert roles["picture"] == "image" and roles["sound"] == "audio" and roles["blob"] == "ignore"
     assert "file contents" in reasons["picture"] and "not supported" in reasons["blob"]
+
+
+def test_in_memory_images_and_decoded_sounds_are_inputs(pairs, tmp_path):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    from polymodal.data.schema import infer_roles
+
+    _, frame = pairs
+    table = read_table(pairs[0])
+    pictures = [Image.open(io.BytesIO(c["bytes"])) for c in table.frame["image"]]
+    sounds = []
+    for c in table.frame["audio"]:
+        array, rate = sf.read(io.BytesIO(c["bytes"]), dtype="float32")
+        sounds.append({"array": array, "sampling_rate": rate, "path": None})  # datasets' decoded Audio
+    raw = pd.DataFrame({"pil": pictures, "array": [np.asarray(p) for p in pictures], "sound": sounds,
+                        "floats": [np.zeros((4, 4), np.float32)] * len(frame), "digit": table.frame["digit"]})
+    roles, _ = infer_roles(raw, "digit")
+    assert roles == {"pil": "image", "array": "image", "sound": "audio", "floats": "ignore"}
+    config = {**CONFIG, "columns": {"pil": "image", "array": "image", "sound": "audio", "floats": "ignore"}}
+    predictor = Predictor(label="digit", config=config, verbose=False).fit(raw)
+    assert len(predictor.predict(raw)) == len(frame)
+    pre = predictor.fitted_.preprocessors
+    from_pil = pre["pil"].load({"pil": pictures[0]}, tmp_path)
+    from_array = pre["array"].load({"array": np.asarray(pictures[0])}, tmp_path)
+    assert from_pil.shape == (1, 16, 16) and (from_pil == from_array).all()  # the same pixels either way
+    wav = pre["sound"].load({"sound": sounds[0]}, tmp_path)
+    real = pre["sound"].load({"sound": table.frame["audio"].iloc[0]}, tmp_path)
+    assert wav.shape == real.shape and float((wav - real).abs().max()) < 1e-3  # decoded = the file's samples

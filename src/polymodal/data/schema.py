@@ -241,12 +241,12 @@ def _infer_from_values(values: pd.Series) -> tuple[str, str]:
     decide the role: they are named in the reason and in a logged warning.
     """
     items = values.tolist()
-    odd = [i for i, v in enumerate(items) if isinstance(v, _CONTAINERS)]
+    odd = [i for i, v in enumerate(items) if isinstance(v, _CONTAINERS) or file_kind(v) is not None]
     if len(odd) == len(items):
         kinds = {file_kind(v) for v in items}
         if len(kinds) == 1 and None not in kinds:
             kind = kinds.pop()
-            return kind, f"{kind} file contents (bytes, or a datasets {kind.title()} feature's {{bytes, path}})"
+            return kind, f"{kind} file contents (bytes, {{bytes, path}} or in memory)"
         return "ignore", "lists, dicts or bytes are not supported (bytes or {bytes, path} cells of one " \
                          "kind of image or audio file are read as that)"
     if all(isinstance(v, (bool, np.bool_)) for v in items):
