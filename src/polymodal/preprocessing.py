@@ -73,7 +73,9 @@ class Preprocessor(Protocol):
 
         A preprocessor may also offer ``augment_batch(collated, generators) -> collated``:
         the same perturbation on a collated batch, row ``i`` drawn from ``generators[i]``
-        (None: left as it is); training batches then take it (one call per batch).
+        (None: left as it is); training batches then take it (one call per batch). A
+        preprocessor whose items vary in length (text) may offer ``length(item) -> int``:
+        ``training.group_by_length`` batches rows of similar length with it.
         """
 
     def collate(self, items: list[Any | None]) -> dict[str, torch.Tensor]:

@@ -102,3 +102,16 @@ def test_in_memory_images_and_decoded_sounds_are_inputs(pairs, tmp_path):
     wav = pre["sound"].load({"sound": sounds[0]}, tmp_path)
     real = pre["sound"].load({"sound": table.frame["audio"].iloc[0]}, tmp_path)
     assert wav.shape == real.shape and float((wav - real).abs().max()) < 1e-3  # decoded = the file's samples
+
+
+def test_an_array_that_is_no_image_is_a_bad_input(pairs, tmp_path):
+    import numpy as np
+
+    from polymodal.modalities.image.preprocess import ImagePreprocessor
+    from polymodal.preprocessing import BadInput
+
+    table = read_table(pairs[0])
+    pre = ImagePreprocessor("x", ["x"], size=16).fit(pd.DataFrame({"x": table.frame["image"]}), tmp_path)
+    for cell in (np.zeros((8, 8), np.float32), np.zeros((2, 8, 8, 3), np.uint8)):
+        with pytest.raises(BadInput, match=r"is not an image \(uint8 \[H, W\] or \[H, W, 1\|3\|4\]\)"):
+            pre.load({"x": cell}, tmp_path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymodal.training.sampler import GROUP, EpochSampler, text_lengths
+from polymodal.training.sampler import GROUP, EpochSampler, row_lengths
 
 
 def test_grouped_batches_are_a_permutation_of_similar_lengths():
@@ -23,17 +23,18 @@ def test_grouped_batches_are_a_permutation_of_similar_lengths():
     assert not all(lengths[a] >= lengths[b] for a, b in zip(starts, starts[1:]))  # batches are shuffled
 
 
-def test_text_lengths_count_tokens_of_text_inputs_only():
-    class Pre:
-        def __init__(self, modality):
-            self.modality = modality
+def test_row_lengths_sum_what_the_preprocessors_measure(tmp_path):
+    import pandas as pd
 
-    class Item:
-        def __init__(self, value):
-            self.value = value
+    from polymodal.modalities.image.preprocess import ImagePreprocessor
+    from polymodal.modalities.text.preprocess import TextPreprocessor
 
-    items = {"a": [np.arange(3), None, np.arange(5)], "b": [Item([1, 2]), Item(None), Item([1])],
-             "img": [np.zeros((1, 4, 4))] * 3}
-    pres = {"a": Pre("text"), "b": Pre("text"), "img": Pre("image")}
-    assert text_lengths(items, pres) == [5, 0, 6]
-    assert text_lengths({"img": items["img"]}, {"img": pres["img"]}) is None
+    frame = pd.DataFrame({"a": ["one two three", "", "a b c d e f g"], "b": ["x y", "z", "w"]})
+    pres = {"a": TextPreprocessor("a", ["a"]).fit(frame, tmp_path), "b": TextPreprocessor("b", ["b"]).fit(frame, tmp_path),
+            "img": ImagePreprocessor("img", ["img"])}
+    items = {n: [pres[n].load(r, tmp_path) for r in frame.to_dict("records")] for n in ("a", "b")}
+    items["img"] = [None] * 3
+    lengths = row_lengths(items, pres)
+    assert lengths == [pres["a"].length(items["a"][i]) + pres["b"].length(items["b"][i]) for i in range(3)]
+    assert lengths[1] < min(lengths[0], lengths[2])  # an empty text and one word: the shortest row
+    assert row_lengths({"img": items["img"]}, {"img": pres["img"]}) is None  # nothing measured

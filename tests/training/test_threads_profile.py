@@ -117,3 +117,13 @@ def test_a_profiled_fit_reports_its_phases(tmp_path: Path):
     assert split["steps"] > 0 and split["forward"] > 0 and split["backward"] > 0 and split["collate"] > 0
     assert split["epochs"] >= split["forward"] + split["backward"]
     assert torch.get_num_threads() == before  # threads: 1 held only while training
+
+
+def test_a_bad_thread_count_is_refused_with_the_choices():
+    from polymodal.config import load_config
+    from polymodal.errors import ConfigError
+
+    for bad in (0, -2, "many"):
+        with pytest.raises(ConfigError, match="training.threads"):
+            load_config({"training": {"threads": bad}})
+    assert load_config({"training": {"threads": 3}}).training.threads == 3

@@ -25,7 +25,7 @@ from polymodal.training.generative import SampleGrids, make_module
 from polymodal.training.module import TrainingModule
 from polymodal.training.profile import time_split
 from polymodal.training.threads import LoadSampler, ThreadPolicy
-from polymodal.training.sampler import EpochSampler, text_lengths
+from polymodal.training.sampler import EpochSampler, row_lengths
 
 if TYPE_CHECKING:
     from polymodal.training.resume import RunDirectory
@@ -71,7 +71,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     L.seed_everything(seed, workers=True, verbose=False)
     # Data order depends on (seed, epoch) only, and the loaders never draw from the global
     # RNG, so a run resumed at epoch k sees what an uninterrupted one would.
-    lengths = text_lengths(train.loaded.items, train.preprocessors) if cfg.group_by_length else None
+    lengths = row_lengths(train.loaded.items, train.preprocessors) if cfg.group_by_length else None
     sampler = EpochSampler(len(train), seed, lengths=lengths, batch_size=cfg.batch_size)
     common = dict(collate_fn=collator, num_workers=cfg.num_workers,
                   persistent_workers=cfg.num_workers > 0)

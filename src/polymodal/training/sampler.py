@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["EpochSampler", "text_lengths"]
+__all__ = ["EpochSampler", "row_lengths"]
 
 GROUP = 50  # batches sorted together
 
@@ -55,14 +55,10 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         return iter(np.concatenate([batches.reshape(-1), grouped[full * size:]]).tolist())
 
 
-def text_lengths(items: Mapping[str, list[Any]], preprocessors: Mapping[str, Any]) -> list[int] | None:
-    """Each row's tokens over its text inputs (a pretrained backbone's too), or None: no text."""
-    names = [n for n, pre in preprocessors.items() if getattr(pre, "modality", None) == "text"]
+def row_lengths(items: Mapping[str, list[Any]], preprocessors: Mapping[str, Any]) -> list[int] | None:
+    """Each row's summed ``length`` over the inputs whose preprocessor measures one (text:
+    tokens), or None when none does."""
+    names = [n for n, pre in preprocessors.items() if callable(getattr(pre, "length", None))]
     if not names:
         return None
-
-    def size(item: Any) -> int:
-        value = getattr(item, "value", item)  # a backbone's item holds its token ids in value
-        return 0 if value is None else len(value)
-
-    return [sum(size(items[n][i]) for n in names) for i in range(len(items[names[0]]))]
+    return [sum(preprocessors[n].length(items[n][i]) for n in names) for i in range(len(items[names[0]]))]

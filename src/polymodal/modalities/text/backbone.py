@@ -34,6 +34,10 @@ class BackboneTextPreprocessor(BackbonePreprocessor):
 
         max_length: int | None = Field(None, ge=2, description="tokens kept; default: the backbone's limit")
 
+    def length(self, item: Any) -> int:
+        """Tokens of a loaded item (0 once its features are cached: nothing is padded then)."""
+        return 0 if item is None or item.value is None else len(item.value)
+
     def _use_processor(self, folder: Path, fitting: bool) -> None:
         from tokenizers import Tokenizer
         from transformers import AutoTokenizer

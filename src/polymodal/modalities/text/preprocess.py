@@ -183,6 +183,10 @@ class TextPreprocessor:
         drop &= ~torch.isin(ids, torch.from_numpy(self._special_ids).long())
         return ids.masked_fill(drop, self._unk_id).numpy().astype(np.int32)
 
+    def length(self, item: np.ndarray | None) -> int:
+        """Tokens of a loaded item (``training.group_by_length`` batches similar lengths)."""
+        return 0 if item is None else len(item)
+
     def collate(self, items: list[np.ndarray | None]) -> dict[str, torch.Tensor]:
         """Pad to the longest item: ``input_ids Long[B, T]``, ``attention_mask Bool[B, T]``.
 
