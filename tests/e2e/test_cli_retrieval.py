@@ -80,6 +80,9 @@ def test_align_then_embed_index_search_recommend(data_dir, tmp_path):
     found = run("search", str(index), "--text", table["name"][3], "-k", "5", "--json")
     assert found.returncode == 0, found.stderr
     assert len(json.loads(found.stdout)) == 5
+    garbled = run("search", str(index), "--text", "caf\udcff", "-k", "5")  # the byte 0xff on the command line
+    assert garbled.returncode == 2 and "not valid UTF-8 text: the byte 0xff at position 3" in garbled.stderr
+    assert "Traceback" not in garbled.stderr
     same = run("search", str(index), "--image", str(tmp_path / table["image"][7]), "-k", "1", "--json")
     assert same.returncode == 0 and json.loads(same.stdout)[0]["id"] == table["id"][7], same.stderr
     liked = run("search", str(index), "--like", table["id"][0], "--like", table["id"][1],

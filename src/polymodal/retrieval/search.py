@@ -157,6 +157,8 @@ class Searcher:
             value = str(path.resolve())
         elif not value.strip():
             raise DataError("the text query is empty; give some words to search for")
+        else:
+            _check_unicode(value)
         embeddings = embed_column(self.fitted, query_table(column, value), column)
         if len(embeddings.rows) == 0:
             raise DataError(f"the {modality} query could not be used (see the log); try another one")
@@ -178,3 +180,19 @@ class Searcher:
         vector = self.embed_query(value, modality, column)
         scores, positions = self.index.search(vector, k)
         return results_frame(self.index, scores[0], positions[0])
+
+
+def _check_unicode(text: str) -> None:
+    """A text query must be valid Unicode: bytes that are not UTF-8 in a command line arrive as
+    lone surrogates (``\\udcff`` for the byte 0xff), which nothing can encode.
+
+    Raises:
+        DataError: naming the first bad character and its position.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        what = f"the byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"U+{ord(bad):04X}"
+        raise DataError(f"the text query is not valid UTF-8 text: {what} at position {exc.start}; "
+                        "give the query in UTF-8 (check the terminal's encoding)") from None
