@@ -115,3 +115,9 @@ def test_an_array_that_is_no_image_is_a_bad_input(pairs, tmp_path):
     for cell in (np.zeros((8, 8), np.float32), np.zeros((2, 8, 8, 3), np.uint8)):
         with pytest.raises(BadInput, match=r"is not an image \(uint8 \[H, W\] or \[H, W, 1\|3\|4\]\)"):
             pre.load({"x": cell}, tmp_path)
+
+
+def test_a_streaming_dataset_is_refused_with_what_to_pass_instead(pairs):
+    data, _ = pairs
+    with pytest.raises(DataError, match="IterableDataset cannot be read as a table: pass a datasets.Dataset"):
+        read_table(data.to_iterable_dataset())
