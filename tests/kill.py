@@ -24,8 +24,13 @@ def env() -> dict:
 
 
 def kill_in_epoch_2(command: list[str], partial: Path) -> dict:
-    """Start ``command``; SIGKILL it a third of an epoch after epoch 1's checkpoint lands."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    """Start ``command``; SIGKILL it a third of an epoch after epoch 1's checkpoint lands.
+
+    The kill goes to the command's whole process group: a DDP run's other processes die
+    with it, as on a machine that loses power.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(),
+                            start_new_session=True)
     progress_file = partial / "progress.json"
     deadline = time.monotonic() + 120
     try:
@@ -33,14 +38,14 @@ def kill_in_epoch_2(command: list[str], partial: Path) -> dict:
             if progress_file.is_file():
                 progress = json.loads(progress_file.read_text())
                 time.sleep(max(0.05, progress["epoch_seconds"] / 3))
-                proc.send_signal(signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
                 return json.loads(progress_file.read_text())
             time.sleep(0.01)
         raise AssertionError(f"no checkpoint appeared; stderr: {proc.stderr.read().decode()[-2000:]}")
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 

@@ -1,8 +1,14 @@
 """polymodal: multimodal deep learning."""
+import logging as _logging
+
 from polymodal.errors import (ConfigError, DataError, ModelDirError, NotFittedError,
                               PolymodalError, TrainingError)
 
 from polymodal._version import __version__
+from polymodal.distributed import RankZeroFilter as _RankZeroFilter
+
+# A DDP run of N processes logs its progress once (warnings and errors: from every process).
+_logging.getLogger("polymodal").addFilter(_RankZeroFilter())
 
 
 def __getattr__(name: str):

@@ -74,14 +74,22 @@ def fit(
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch checkpoint"),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="per-epoch checkpoints (default: <out>.partial, deleted once the model is saved)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the tables must stay inside this folder"),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="auto | cpu | gpu (training.accelerator)"),
+    devices: Optional[int] = typer.Option(None, "--devices", help="processes or GPUs per machine; >1 trains with DDP"),
+    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="machines (started by torchrun / SLURM)"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="auto | ddp (training.strategy)"),
 ) -> None:
-    """Train a model on a table and write a model directory."""
+    """Train a model on a table and write a model directory (several processes: docs/distributed.md)."""
+    from polymodal.distributed import is_rank_zero
     from polymodal.outputs import check_output_folder, finite_json
     from polymodal.predictor import Predictor
     from polymodal.training.resume import default_checkpoint_dir, discard_run
 
-    check_output_folder(out, "model directory")
-    cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed})
+    if is_rank_zero():  # the other processes of a DDP run find rank 0's folder being written
+        check_output_folder(out, "model directory")
+    cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed, "training.accelerator": accelerator,
+                                  "training.devices": devices, "training.num_nodes": num_nodes,
+                                  "training.strategy": strategy})
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
     predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
@@ -90,8 +98,9 @@ def fit(
     except PolymodalError as exc:  # the trained run is not lost: its last checkpoint is still there
         raise type(exc)(f"{exc} The trained run is kept in {checkpoints}: fix that and rerun the same command "
                         "with --resume to continue from its last checkpoint.") from None
-    discard_run(checkpoints)
-    typer.echo(finite_json({"model": str(out), "tuning": _short(predictor.metrics_)}))
+    if is_rank_zero():
+        discard_run(checkpoints)
+        typer.echo(finite_json({"model": str(out), "tuning": _short(predictor.metrics_)}))
 
 
 @app.command()

@@ -37,6 +37,7 @@ from polymodal._version import __version__
 from polymodal.builders import build_model, load_preprocessors
 from polymodal.config import load_config
 from polymodal.data.schema import Schema
+from polymodal.distributed import is_rank_zero
 from polymodal.errors import ModelDirError
 from polymodal.fitted import FittedModel
 from polymodal.untrusted import input_specs, mapping, read_json, read_safetensors, reading
@@ -56,7 +57,7 @@ UNSAFE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib",
 
 
 def save_model(fitted: FittedModel, path: str | Path) -> Path:
-    """Write ``fitted``'s model directory atomically. Returns its path.
+    """Write ``fitted``'s model directory atomically (in a DDP run: rank 0 only). Returns its path.
 
     Raises:
         ModelDirError: the folder cannot be written; an older directory there stays intact.
@@ -65,6 +66,8 @@ def save_model(fitted: FittedModel, path: str | Path) -> Path:
     from polymodal.reports import plot_confusion_matrix, plot_curves
 
     path = Path(path)
+    if not is_rank_zero():  # the other processes of a multi-process run leave it to rank 0
+        return path
     with atomic_directory(path) as tmp:
         (tmp / "config.yaml").write_text(fitted.config.to_yaml())
         (tmp / "schema.json").write_text(json.dumps(fitted.schema.to_dict(), indent=2))

@@ -30,7 +30,9 @@ from polymodal.fusion import check_fusion_inputs
 from polymodal.modalities.base import modality_of_role
 from polymodal.tasks import Task, get_task, schema_of
 from polymodal.training import fit_model
+from polymodal.runtime import resolve_precision
 from polymodal.training.callbacks import divergence_hint, nonfinite_weights
+from polymodal.training.devices import check_devices
 from polymodal.training.module import count_parameters
 from polymodal.training.threads import LoadSampler
 from polymodal.validate import validate
@@ -65,6 +67,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
     task = get_task(schema.problem_type)
     validate(config, schema, checks=[lambda: task.config_problems(config, schema)])
     check_fusion_inputs(config.fusion, [spec["name"] for spec in input_specs(schema)])
+    check_devices(config.training, resolve_precision(config.training.precision, config.training.accelerator))
     say("Columns:\n" + schema.describe())
     if tuning_data is None:
         train_frame, tuning_frame = tuning_split(train.frame, schema, task, config)
@@ -121,6 +124,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
         "epochs": len(result.history), "best_epoch": result.best_epoch,
         "monitor": result.monitor, "precision": result.precision,
         "parameters": count_parameters(model),
+        "world_size": result.world_size, "global_batch_size": result.world_size * config.training.batch_size,
         "load_seconds": round(load_seconds, 2),
         "fit_seconds": round(time.perf_counter() - start, 2),
     }

@@ -62,12 +62,44 @@ def prepare_backbone_inputs(model: Any, preprocessors: Mapping[str, Any], loaded
         present = sum(it is not None for it in items)
         if pending:
             _check_weights(pre, encoder)
-            _compute(pre, encoder, items, pending, precision, device)
+            with _computing(pre):  # the processes of a DDP run compute each input once
+                pending = _stored_meanwhile(pre, items, pending)
+                if pending:
+                    _compute(pre, encoder, items, pending, precision, device)
         stats[name] = {"hits": present - len(pending), "misses": len(pending)}
         where = pre.store.root if pre.store is not None else "memory only"
         log.info("feature cache for '%s' (frozen %s) on %s: %d hits, %d misses (%s)",
                  name, pre.backbone, what, present - len(pending), len(pending), where)
     return stats
+
+
+def _computing(pre: BackbonePreprocessor) -> Any:
+    """A lock on the store's folder while misses are computed: of several processes
+    sharing the cache (a DDP run, parallel jobs), one computes and the others then read."""
+    if pre.store is None:
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    try:
+        pre.store.folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable cache: each process computes for itself (put() says so)
+        return contextlib.nullcontext()
+    return FileLock(str(pre.store.folder / ".computing.lock"))
+
+
+def _stored_meanwhile(pre: BackbonePreprocessor, items: list[BackboneItem | None],
+                      pending: list[int]) -> list[int]:
+    """Fill in what another process stored while this one waited; the rows still missing."""
+    if pre.store is None:
+        return pending
+    missing = []
+    for i in pending:
+        hit = pre.store.get(items[i].key) if items[i].key is not None else None
+        if hit is None:
+            missing.append(i)
+        else:
+            items[i] = BackboneItem(key=items[i].key, features=hit[0], truncated=hit[1])
+    return missing
 
 
 def _compute(pre: BackbonePreprocessor, encoder: torch.nn.Module, items: list[BackboneItem | None],

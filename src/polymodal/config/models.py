@@ -110,9 +110,16 @@ class TrainingConfig(_Strict):
     patience: int = Field(6, ge=1, description="epochs without improvement before stopping")
     monitor: Literal["auto", "val_loss", "val_accuracy", "val_f1_macro", "val_rmse"] = "auto"
     tuning_fraction: float = Field(0.1, gt=0.0, lt=0.9)
-    precision: Literal["auto", "32", "bf16"] = "auto"
+    precision: Literal["auto", "32", "bf16", "16"] = Field(
+        "auto", description="auto = bf16 where bf16 matmuls are fast, else 32; 16 = fp16 mixed (CUDA only)")
     gradient_clip: float = Field(1.0, ge=0.0)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: Annotated[int, Field(ge=1)] = Field(
+        1, description="processes (CPU) or GPUs per machine; more than one trains with DDP, batch_size "
+        "rows each (see docs/distributed.md)")
+    num_nodes: Annotated[int, Field(ge=1)] = Field(1, description="machines (torchrun / SLURM start each)")
+    strategy: Literal["auto", "ddp"] = Field(
+        "auto", description="auto = DDP when devices x num_nodes > 1; ddp = DDP always (gloo on CPUs, NCCL on GPUs)")
     num_workers: int = Field(0, ge=0)
     load_threads: int = Field(0, ge=0, description="threads decoding files; 0 = one per core")
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(

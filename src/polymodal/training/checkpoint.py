@@ -262,8 +262,8 @@ class EpochCheckpoint(Checkpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        trainer.save_checkpoint(self.path, weights_only=False)
-        if self.on_saved is not None:
+        trainer.save_checkpoint(self.path, weights_only=False)  # rank 0 writes; the others wait
+        if self.on_saved is not None and trainer.is_global_zero:
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
             self.on_saved(trainer.current_epoch + 1, bool(trainer.should_stop), metrics,
                           time.perf_counter() - self._epoch_start)

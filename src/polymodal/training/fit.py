@@ -19,6 +19,7 @@ from polymodal.generation import GenerativeModel
 from polymodal.generation.grids import epoch_grid
 from polymodal.model import MultimodalModel
 from polymodal.runtime import resolve_precision
+from polymodal.training.devices import PRECISION, trainer_devices
 from polymodal.training.callbacks import (BestWeights, EpochSeeder, FiniteLoss, History, divergence_hint,
                                           nonfinite_weights)
 from polymodal.training.generative import SampleGrids, make_module
@@ -41,6 +42,7 @@ class FitResult:
     precision: str
     grids: dict = field(default_factory=dict)  # generation: {target: [(epoch, sample grid)]}
     profile: dict | None = None  # training.profile: seconds per phase (training.profile.time_split)
+    world_size: int = 1  # processes that trained (DDP); each took batch_size rows per step
 
 
 def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
@@ -97,8 +99,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     profiler = SimpleProfiler() if cfg.profile else None
     with _quiet_lightning():
         trainer = L.Trainer(
-            accelerator=cfg.accelerator, devices=1, max_epochs=cfg.max_epochs,
-            precision="bf16-mixed" if precision == "bf16" else "32-true",
+            **trainer_devices(cfg), max_epochs=cfg.max_epochs, precision=PRECISION[precision],
             # a module that steps its own optimisers clips its own gradients
             gradient_clip_val=(cfg.gradient_clip or None) if module.automatic_optimization else None,
             callbacks=[ThreadPolicy(cfg.threads, load), FiniteLoss(hint), history, best,
@@ -117,7 +118,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
                             f"(e.g. {bad[0]}); no model was saved. Try: {hint}.")
     grids = next((c.grids for c in extra if isinstance(c, SampleGrids)), {})
     return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision, grids,
-                     time_split(profiler) if profiler is not None else None)
+                     time_split(profiler) if profiler is not None else None, trainer.world_size)
 
 
 class _quiet_lightning:

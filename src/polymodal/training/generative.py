@@ -43,9 +43,9 @@ class VAEModule(L.LightningModule):
         return self.beta * min(1.0, (self.global_step + 1) / (self.warmup_epochs * per_epoch))
 
     def _log(self, stage: str, loss: torch.Tensor, parts: Mapping[str, torch.Tensor], size: int) -> None:
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=size)
         for key, value in parts.items():
-            self.log(f"{stage}_{key}", value, on_step=False, on_epoch=True, batch_size=size)
+            self.log(f"{stage}_{key}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, parts = self.model.loss(batch, self.current_beta())
@@ -56,7 +56,7 @@ class VAEModule(L.LightningModule):
         loss, parts = self.model.loss(batch, self.beta)
         size = batch["present"].shape[0]
         self._log("val", loss, parts, size)
-        self.log("val_monitor", loss, on_step=False, on_epoch=True, batch_size=size)
+        self.log("val_monitor", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
 
     def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
                                     gradient_clip_algorithm: Any = None) -> None:
@@ -99,19 +99,21 @@ class GANModule(L.LightningModule):
         self.model.update_average()
         size = batch["present"].shape[0]
         loss = (d_loss + g_loss).detach()
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=size)
         for key, value in {**d_parts, **g_parts}.items():
-            self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=size)
+            self.log(f"train_{key}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         size = batch["present"].shape[0]
         d_loss, d_parts = self.model.critic_loss(batch, self._noise(batch))
         g_loss, _ = self.model.generator_loss(batch, self._noise(batch))
-        self.log("val_loss", d_loss + g_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("val_loss", d_loss + g_loss, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True,
+                 batch_size=size)
         for key, value in {**d_parts, "g_loss": g_loss}.items():
-            self.log(f"val_{key}", value, on_step=False, on_epoch=True, batch_size=size)
-        self.log("val_monitor", float(-self.current_epoch), on_step=False, on_epoch=True, batch_size=size)
+            self.log(f"val_{key}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
+        self.log("val_monitor", float(-self.current_epoch), on_step=False, on_epoch=True, sync_dist=True,
+                 batch_size=size)
 
     def configure_optimizers(self) -> Any:
         t = self.training_cfg

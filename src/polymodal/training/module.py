@@ -75,7 +75,7 @@ class TrainingModule(L.LightningModule):
         if metric is not None:
             self.task.update_metric(metric, self.model.head, output, target)
         size = target.shape[0]
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=size)
         if metric is not None:
             self.log(f"{stage}_{self.metric_name}", metric, on_step=False, on_epoch=True,
                      prog_bar=stage == "val", batch_size=size)

@@ -1,8 +1,7 @@
 """The folder of an unfinished training run: checkpoint, fitted preprocessors, progress.
 
-``polymodal fit --out model/`` keeps it in ``model.partial/`` (beside the model directory;
-``--checkpoint-dir`` moves it) and deletes it once the model directory is saved. Python
-callers pass ``Predictor.fit(..., checkpoint_dir=...)`` and delete it themselves.
+``polymodal fit --out model/`` keeps it in ``model.partial/`` (``--checkpoint-dir`` moves it) and deletes it once
+the model directory is saved; Python callers pass ``Predictor.fit(..., checkpoint_dir=...)`` and delete it.
 
     run.json                 what the run is: config, schema, labels, data digests
     preprocessors/<input>/   the fitted preprocessors (JSON / tokenizer files), so a resumed
@@ -31,6 +30,7 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback
 
 from polymodal._version import __version__
+from polymodal.distributed import is_rank_zero
 from polymodal.errors import ConfigError, ModelDirError, TrainingError
 from polymodal.training.checkpoint import atomic_write_text, check_checkpoint
 from polymodal.untrusted import read_json, reading
@@ -88,8 +88,7 @@ class RunDirectory:
         path: the folder (created if needed).
         resume: continue from the checkpoint there, if any. Without it an existing
             checkpoint is deleted (with a warning) and the run starts over.
-        fingerprint: JSON-able description of the run (see ``Predictor.fit``); a resumed
-            run must have the same.
+        fingerprint: JSON-able description of the run (see ``Predictor.fit``); a resumed run must have the same.
 
     Attributes:
         resuming: True when training continues from ``checkpoint_path``.
@@ -105,8 +104,7 @@ class RunDirectory:
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
         for key in _NO_EFFECT:
             self.fingerprint.get("config", {}).get("training", {}).pop(key, None)
-        self.resuming = False
-        self.resumed_epoch = 0
+        self.resuming, self.resumed_epoch = False, 0
         self._started, self._preprocessors = True, None  # False / kept until ``_start`` writes them
         recorded = self._read_json(_RUN, resume)
         progress = self._read_json(_PROGRESS, resume) or {}
@@ -178,6 +176,8 @@ class RunDirectory:
 
     def _check_writable(self) -> None:
         """Fail now, not after the first epoch, when the folder cannot be written; leave no trace."""
+        if not is_rank_zero():  # in a DDP run, rank 0 alone writes the folder (and its _start)
+            return
         created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,7 @@ class RunDirectory:
 
     def _start(self) -> None:
         """When the first epoch ends: clear an earlier run's files, record this run and its preprocessors."""
-        if self._started:
+        if self._started or not is_rank_zero():
             return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -207,8 +207,8 @@ class RunDirectory:
 
     def _say_kept(self, exc: BaseException) -> None:
         """After a failure in training: where the checkpoint is, and what to do with it."""
-        if isinstance(exc, TrainingError):
-            return  # the fit says what happens to the folder of a diverged run
+        if isinstance(exc, TrainingError) or not is_rank_zero():
+            return  # the fit says what happens to the folder of a diverged run; rank 0 says the rest
         if self.checkpoint_path.is_file():
             progress = self._read_json(_PROGRESS, False) or {}
             log.warning("Training stopped (%s); the checkpoint of epoch %s is kept in %s: run the same "
