@@ -95,3 +95,11 @@ def test_the_cli_takes_device_flags_and_reports_bad_ones(table, tmp_path):
                           "--out", str(tmp_path / "m"), "--devices", "0"], capture_output=True, text=True)
     assert run.returncode == 2 and "devices" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_fp16_steps_an_unfused_adamw_so_the_scaler_unscales_before_clipping():
+    from polymodal.training.param_groups import adamw
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    assert adamw([weight], lr=1e-3).defaults["fused"] is True
+    assert not adamw([weight], scaled=True, lr=1e-3).defaults["fused"]

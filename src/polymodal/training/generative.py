@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from polymodal.errors import ConfigError
 from polymodal.generation.model import GenerativeModel
 from polymodal.training.module import lr_lambda
 from polymodal.training.param_groups import adamw, clip_norm, param_groups
@@ -64,7 +65,8 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         t = self.training_cfg
-        optimizer = adamw(param_groups(self.model, t.learning_rate, t.weight_decay), lr=t.learning_rate)
+        optimizer = adamw(param_groups(self.model, t.learning_rate, t.weight_decay),
+                          scaled=self.trainer.precision == "16-mixed", lr=t.learning_rate)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": _schedule(self, optimizer, t), "interval": "step"}}
 
 
@@ -126,7 +128,14 @@ class GANModule(L.LightningModule):
 
 
 def make_module(model: GenerativeModel, training: Any) -> L.LightningModule:
-    """The LightningModule that trains ``model``: alternating updates for an adversarial one."""
+    """The LightningModule that trains ``model``: alternating updates for an adversarial one.
+
+    Raises:
+        ConfigError: fp16 for an adversarial model (it clips by hand, before a scaler unscales).
+    """
+    if model.adversarial and training.precision == "16":
+        raise ConfigError("training.precision: 16 is not offered for a GAN (its alternating steps clip "
+                          "gradients themselves, which a fp16 gradient scaler leaves scaled); use bf16 or 32")
     return GANModule(model, training) if model.adversarial else VAEModule(model, training)
 
 

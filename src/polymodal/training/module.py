@@ -94,7 +94,7 @@ class TrainingModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         # Norm scales and biases are not decayed; pretrained backbones set their own (layer-wise) rates.
         groups = param_groups(self.model, self.learning_rate, self.weight_decay)
-        optimizer = adamw(groups, lr=self.learning_rate)
+        optimizer = adamw(groups, scaled=self.trainer.precision == "16-mixed", lr=self.learning_rate)
         total = int(self.trainer.estimated_stepping_batches)
         warmup = max(1, int(self.warmup_fraction * total))
         schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -15,18 +15,19 @@ from torch import nn
 __all__ = ["adamw", "clip_norm", "match_param_layouts", "param_groups"]
 
 
-def adamw(params: Iterable[Any], **options: Any) -> torch.optim.AdamW:
+def adamw(params: Iterable[Any], scaled: bool = False, **options: Any) -> torch.optim.AdamW:
     """``torch.optim.AdamW``, fused (one kernel for every parameter) where torch can.
 
     The fused step is several times faster than the per-tensor ``foreach`` one on a CPU: 14
     against 66 ms for MiniLM's 22.7M parameters on 2 cores (``docs/benchmarks.md``). It steps
     a parameter's raw memory with its moments', so restored moments must have the parameter's
-    layout (``match_param_layouts``).
+    layout (``match_param_layouts``). ``scaled``: fp16 training with a gradient scaler, which
+    unscales the gradients before they are clipped only for an optimiser that is not fused.
     """
     params = list(params)
     tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
     devices = {p.device.type for p in tensors}
-    fusable = bool(tensors) and len(devices) == 1 and devices <= {"cpu", "cuda"} and \
+    fusable = not scaled and bool(tensors) and len(devices) == 1 and devices <= {"cpu", "cuda"} and \
         all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in tensors)
     return torch.optim.AdamW(params, fused=True if fusable else None, **options)
 
