@@ -43,6 +43,14 @@ FAST = {
     "training": {"max_epochs": 3, "batch_size": 16, "progress_bar": False, "precision": "32"},
 }
 
+# Small widths of every fusion's options (the contract and ONNX export tests), so that each case runs fast.
+TINY_FUSIONS = {
+    "concat": {"hidden": 8}, "weighted": {"hidden": 8, "gate_hidden": 4}, "gated": {"hidden": 8},
+    "attention": {"d_model": 8, "num_heads": 2, "ff_dim": 16}, "late": {"hidden": 8},
+    "cross_attention": {"d_model": 8, "num_heads": 2, "ff_dim": 16},
+    "tensor": {"proj_dim": 3, "hidden": 8}, "low_rank": {"rank": 2, "hidden": 8},
+}
+
 
 def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     """Write a ``.tar.gz`` holding ``members`` (name inside the archive → bytes); returns ``path``."""
@@ -53,3 +61,14 @@ def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def fit_saved(folder: Path, n: int = 60):
+    """A ``FAST`` model fitted on ``make_table(folder, n)`` (``folder/train.csv``) and saved to
+    ``folder/model``; returns the fitted ``Predictor``."""
+    from polymodal import Predictor
+
+    make_table(folder, n=n).to_csv(folder / "train.csv", index=False)
+    predictor = Predictor(label="label", config=FAST, verbose=False).fit(folder / "train.csv")
+    predictor.save(folder / "model")
+    return predictor

@@ -1,6 +1,6 @@
-"""The command line: ``polymodal fit | evaluate | predict | explain | demo``, and
-``embed | index | search`` (in ``retrieval.commands``), ``generate`` (``samples.commands``) and
-``serve`` (``serving.commands``).
+"""The command line: ``polymodal fit | evaluate | explain | demo``, ``predict`` (in
+``predict_command``), ``embed | index | search`` (in ``retrieval.commands``), ``generate``
+(``samples.commands``) and ``serve`` (``serving.commands``).
 
 The commands call the library and hold no logic of their own. A user error prints one
 ``error: ...`` line and exits with code 2, without a traceback.
@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import typer
 
+from polymodal import predict_command
 from polymodal.errors import PolymodalError
 
 __all__ = ["app", "main"]
@@ -115,6 +116,7 @@ def evaluate(
     report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where --robustness writes its table and plot"),
     reference: Optional[Path] = typer.Option(None, "--reference", help="generation: a classifier model directory of the generated column"),
     train: Optional[str] = typer.Option(None, "--train", help="generation: the real training table (trains the reference; CAS conditions)"),
+    allow_urls: bool = typer.Option(False, "--allow-urls", help="image and audio cells may be URLs, read over the network"),
 ) -> None:
     """Score a saved model on a labelled table (a generation model: its samples, with a reference classifier)."""
     from polymodal.outputs import check_output_dir, finite_json
@@ -122,7 +124,7 @@ def evaluate(
 
     if robustness:
         check_output_dir(report_dir, "robustness report")
-    predictor = Predictor.load(model, data_root=data_root)
+    predictor = Predictor.load(model, data_root=data_root, allow_urls=True if allow_urls else None)
     if robustness:
         _robustness(predictor, data, report_dir, as_json, model, on_bad_input)
         return
@@ -139,51 +141,8 @@ def evaluate(
         typer.echo(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
 
 
-@app.command()
-@_errors_to_exit
-def predict(
-    model: Path = typer.Argument(..., help="model directory"),
-    data: str = typer.Option(..., "--data", help="table to predict (label column not needed)"),
-    out: Path = typer.Option(..., "--out", help="CSV to write"),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
-    on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
-    shard_spec: Optional[str] = typer.Option(None, "--shard", help="I/N: predict only the I-th of N contiguous "
-                                             "parts of the table (0 <= I < N), for N jobs of a scheduler"),
-) -> None:
-    """Predict a label (and one probability column per class) or a value per row.
-
-    A ``skipped_reason`` column says, per row, which inputs ``on_bad_input`` skipped and why.
-    The ``row`` column is the row's label in the whole table, so the files of ``--shard``
-    jobs concatenate into the whole table's predictions.
-    """
-    import pandas as pd
-
-    from polymodal.outputs import check_output_file
-    from polymodal.predictor import Predictor
-    from polymodal.training.checkpoint import atomic_write_text
-
-    from polymodal.data.tables import shard
-
-    check_output_file(out, "predictions file")
-    predictor = Predictor.load(model, data_root=data_root)
-    part, _ = shard(predictor.fitted_.read_table(data), shard_spec)
-    report = predictor.predict_report(part, on_bad_input=on_bad_input)
-    prediction = report.predictions
-    columns = {f"predicted_{prediction.name}": prediction}
-    if report.probabilities is not None:
-        columns.update({f"proba_{c}": report.probabilities[c] for c in report.probabilities.columns})
-    table = pd.DataFrame(columns)
-    reasons: dict = {}
-    for row, name, reason in report.skipped.itertuples(index=False):
-        reasons[row] = f"{reasons[row]}; {name}: {reason}" if row in reasons else f"{name}: {reason}"
-    table["skipped_reason"] = [reasons.get(i, "") for i in table.index]
-    table["absent_inputs"] = report.absent  # inputs a row lacked (empty cell or no column)
-    atomic_write_text(out, table.to_csv(index_label="row"), "predictions file")
-    skipped = int(prediction.isna().sum())
-    flagged = int((table["skipped_reason"] != "").sum())
-    note = [f"{skipped} rows skipped"] if skipped else []
-    note += [f"{flagged - skipped} rows predicted without an unreadable input"] if flagged > skipped else []
-    typer.echo(f"wrote {len(table):,} predictions to {out}" + (f" ({'; '.join(note)}; see skipped_reason)" if note else ""))
+# predict lives in its own module: it reads, decodes and writes large tables a chunk at a time.
+app.command()(_errors_to_exit(predict_command.predict))
 
 
 @app.command()
@@ -276,8 +235,10 @@ def _short(metrics: dict) -> dict:
 from polymodal.samples import commands as _generation  # noqa: E402
 from polymodal.retrieval import commands as _retrieval  # noqa: E402
 from polymodal.serving import commands as _serving  # noqa: E402
+from polymodal.export import commands as _export  # noqa: E402
 
-for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate, _serving.serve):
+for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate, _serving.serve,
+                 _export.export):
     app.command()(_errors_to_exit(_command))
 
 

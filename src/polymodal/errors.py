@@ -12,6 +12,7 @@ __all__ = [
     "NotFittedError",
     "ModelDirError",
     "TrainingError",
+    "ExportError",
 ]
 
 
@@ -38,3 +39,8 @@ class ModelDirError(PolymodalError, OSError):
 class TrainingError(PolymodalError, RuntimeError):
     """Training went wrong in a way the data and config checks could not foresee (the loss
     or the weights became NaN or infinite); no model is kept."""
+
+
+class ExportError(PolymodalError, ValueError):
+    """A fitted model cannot be written (or run) as an ONNX graph: its task makes no
+    predictions, or one of its encoders or its fusion does not export faithfully."""

@@ -22,51 +22,20 @@ from polymodal.builders import input_specs
 from polymodal.config import Config
 from polymodal.data import Collator, MultimodalDataset, load_inputs, read_table
 from polymodal.data.dataset import LoadedInputs
-from polymodal.data.presence import absent_per_row, describe_absent, fill_absent_columns, warn_no_input
+from polymodal.data.presence import describe_absent, fill_absent_columns, warn_no_input
 from polymodal.data.schema import Schema
 from polymodal.data.skips import POLICIES, normalise_policy
 from polymodal.data.skips import warn_unknown_labels
 from polymodal.data.tables import Table
 from polymodal.errors import ConfigError, DataError, NotFittedError
+from polymodal.results import EvaluationReport, PredictionReport, count_skips, prediction_report, skipped_frame
 from polymodal.tasks import Task, get_task
 
 __all__ = ["FittedModel", "PredictionReport", "EvaluationReport", "as_fitted", "as_table", "require_columns", "skipped_frame"]
 
 log = logging.getLogger("polymodal")
 
-_BATCH = 256  # rows per forward pass at inference
-
-
-@dataclass
-class PredictionReport:
-    """What ``FittedModel.predict`` returns.
-
-    Attributes:
-        predictions: the predicted label or value per table row (None / NaN for rows
-            skipped under ``on_bad_input: skip_row``), named after the label.
-        probabilities: one column per class (classification), NaN for skipped rows; else None.
-        skipped: ``row`` (the table's index label), ``input``, ``reason`` per skipped input.
-        absent: per row, the inputs it lacked, ``;``-joined (``""`` when none; None when skipped).
-        note: a line saying which inputs were absent, or ``""``.
-    """
-
-    predictions: pd.Series
-    probabilities: pd.DataFrame | None
-    skipped: pd.DataFrame
-    absent: pd.Series
-    note: str = ""
-
-
-@dataclass
-class EvaluationReport:
-    """What ``FittedModel.evaluate`` returns: ``metrics`` (with ``skipped_rows``,
-    ``skipped_inputs``, ``n_unknown_label`` and ``n_no_input``), the ``confusion`` matrix as lists (classification) or None, and the
-    ``skipped`` inputs (as in ``PredictionReport``)."""
-
-    metrics: dict[str, Any]
-    confusion: list | None
-    skipped: pd.DataFrame
-
+BATCH = 256  # rows per forward pass at inference
 
 @dataclass
 class FittedModel:
@@ -81,6 +50,8 @@ class FittedModel:
         reports: recorded evaluations, name -> ``{"metrics", "confusion"}`` (``tuning`` first).
         data_root: when set, file paths in tables must stay inside it, and a DataFrame's
             relative paths are relative to it.
+        allow_urls: whether image and audio cells may be URLs, read over the network
+            (``data.urls``); None: the config's ``allow_urls``. Neither is saved with the model.
     """
 
     config: Config
@@ -92,10 +63,12 @@ class FittedModel:
     fit_info: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_root: str | Path | None = None
+    allow_urls: bool | None = None
     grids: dict[str, list] = field(default_factory=dict)  # generation: {target: [(epoch, picture)]}
     # plots/ of the directory it was loaded from (PNG bytes): a re-save keeps those it cannot
     # draw again (the per-epoch sample grids, the confusion matrices of recorded evaluations)
     saved_plots: dict[str, bytes] = field(default_factory=dict)
+    runtime: Any = None  # an exported network that ``forward`` runs instead of ``model`` (polymodal.export)
 
     @property
     def task(self) -> Task:
@@ -157,8 +130,9 @@ class FittedModel:
             known = task.known(target_all)
             if not known.all():
                 frame, target_all = frame[known], target_all[known]
+        urls = self.config.allow_urls if self.allow_urls is None else self.allow_urls
         loaded = load_inputs(frame, table.base_dir, pres, policy, self.config.training.load_threads, what,
-                             data_root=self.data_root)
+                             data_root=self.data_root, allow_urls=urls)
         if target_all is None:
             return loaded, None
         loaded.unknown_label = len(table.frame) - len(frame)
@@ -181,9 +155,11 @@ class FittedModel:
     def forward(self, loaded: LoadedInputs) -> Any:
         """The task's outputs for loaded rows: probabilities ``[N, K]`` (classification),
         values ``[N]`` (regression), unit vectors per aligned input (alignment)."""
+        if self.runtime is not None:  # onnxruntime on the same batches (export.runtime.OnnxNetwork)
+            return self.runtime.forward(self, loaded)
         prepare_backbone_inputs(self.model, self.preprocessors, loaded, self.config.training)
         model = self.model.eval()
-        loader = torch.utils.data.DataLoader(MultimodalDataset(loaded, self.preprocessors), batch_size=_BATCH,
+        loader = torch.utils.data.DataLoader(MultimodalDataset(loaded, self.preprocessors), batch_size=BATCH,
                                              collate_fn=Collator(self.preprocessors))
         task = self.task
         return task.concat([task.batch_outputs(model, batch) for batch in loader], self.labels)
@@ -217,22 +193,14 @@ class FittedModel:
         self.check_predicts()
         table = self.read_table(data)
         loaded, _ = self.load_inputs(table, on_bad_input=on_bad_input)
-        index = table.frame.index
-        absent = pd.Series([None] * len(index), index=index, dtype=object, name="absent_inputs")
-        absent.iloc[loaded.rows] = absent_per_row(loaded)
-        outputs = self.forward(loaded)
-        task = self.task
-        predictions = task.prediction_series(task.predictions(outputs, self.labels), loaded.rows, index)
-        probs = task.probabilities(outputs)
-        probabilities = None
-        if probs is not None:
-            full = np.full((len(index), probs.shape[1]), np.nan)
-            full[loaded.rows] = probs
-            probabilities = pd.DataFrame(full, columns=[str(c) for c in self.classes], index=index)
+        report = self.report(table.frame.index, loaded, self.forward(loaded))
         _, nothing = warn_no_input(loaded, str(table.source))
-        note = "\n".join(n for n in (describe_absent(loaded, str(table.source)), nothing) if n)
-        return PredictionReport(predictions.rename(self.schema.label), probabilities,
-                                skipped_frame(loaded, index), absent, note)
+        report.note = "\n".join(n for n in (describe_absent(loaded, str(table.source)), nothing) if n)
+        return report
+
+    def report(self, index: pd.Index, loaded: LoadedInputs, outputs: Any) -> PredictionReport:
+        """The prediction report of a table's rows (``index``) from their loaded inputs and outputs."""
+        return prediction_report(self.task, self.labels, self.schema.label, index, loaded, outputs)
 
     def evaluate(self, data: Any, on_bad_input: str | None = None) -> EvaluationReport:
         """Metrics on a labelled table; rows with labels the model does not know (or none) are
@@ -245,10 +213,7 @@ class FittedModel:
             raise DataError(f"{table.source}: no rows to evaluate: every row was skipped or had a "
                             "label the model was not trained on")
         metrics, confusion = self.score(loaded, target)
-        metrics["skipped_rows"] = len({s[0] for s in loaded.skipped})
-        metrics["skipped_inputs"] = len(loaded.skipped)
-        metrics["n_unknown_label"] = loaded.unknown_label
-        metrics["n_no_input"] = warn_no_input(loaded, str(table.source))[0]
+        count_skips(metrics, loaded.skipped, loaded.unknown_label, warn_no_input(loaded, str(table.source))[0])
         warn_unknown_labels(loaded, table, "the metrics", log)
         return EvaluationReport(metrics, confusion, skipped_frame(loaded, table.frame.index))
 
@@ -292,9 +257,3 @@ def require_columns(table: Table, schema: Schema, need_label: bool, what: str | 
     if missing:
         raise DataError(f"{what or table.source}: missing column(s) {', '.join(map(repr, missing))} that the "
                         f"model was trained with; columns present: {', '.join(map(str, table.frame.columns))}")
-
-
-def skipped_frame(loaded: LoadedInputs, index: pd.Index) -> pd.DataFrame:
-    """``row`` (the table's index label), ``input``, ``reason`` per skipped input."""
-    return pd.DataFrame([(index[i], name, reason) for i, name, reason in sorted(loaded.skipped)],
-                        columns=["row", "input", "reason"])

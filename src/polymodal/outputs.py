@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from polymodal.errors import ModelDirError
 
-__all__ = ["check_output_file", "check_output_dir", "check_output_folder", "finite_json"]
+__all__ = ["check_output_file", "check_output_dir", "check_output_folder", "atomic_file", "finite_json"]
 
 
 def check_output_file(path: str | Path, what: str) -> Path:
@@ -48,6 +50,31 @@ def check_output_folder(path: str | Path, what: str) -> Path:
         raise ModelDirError(f"cannot write the {what} {path}: a file of that name exists; choose another path")
     _probe(path.absolute().parent, what, path)
     return path
+
+
+@contextmanager
+def atomic_file(path: str | Path, what: str) -> Iterator[Path]:
+    """A temporary file's path beside ``path`` to write (a chunk at a time if need be), renamed to
+    ``path`` once the block ends, and deleted if it raises: an error or a crash half-way leaves
+    no half-written file under the final name (and a previous one unchanged).
+
+    Raises:
+        ModelDirError: the file cannot be written or renamed (full disk, read-only folder).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelDirError(f"could not write the {what} {path}: {exc.strerror or exc}; the previous one (if any) "
+                            "is unchanged. Free disk space or choose a writable folder.") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _probe(folder: Path, what: str, path: Path) -> None:

@@ -31,6 +31,7 @@ from polymodal.modalities.base import modality_of_role
 from polymodal.tasks import Task, get_task, schema_of
 from polymodal.training import fit_model
 from polymodal.runtime import resolve_precision
+from polymodal.stream_fit import fit_streamed, streamed_table
 from polymodal.training.callbacks import divergence_hint, nonfinite_weights
 from polymodal.training.devices import check_devices
 from polymodal.training.module import count_parameters
@@ -59,6 +60,9 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
         TrainingError: training diverged (a NaN or infinite loss or weight); nothing is kept
             (a fresh run's checkpoint folder is deleted).
     """
+    chunked = streamed_table(config, train_data)
+    if chunked is not None:  # training.stream: a chunk at a time
+        return fit_streamed(config, chunked, tuning_data, data_root, checkpoint_dir, resume, say)
     start = time.perf_counter()
     load = LoadSampler()  # the machine's load while decoding: the training threads' first look
     torch.manual_seed(config.seed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -35,6 +35,8 @@ class Predictor:
         data_root: when set, every image/audio path in a table must stay inside this
             folder (``..``, absolute paths and symlinks out are bad inputs of their row),
             and a DataFrame's relative paths are relative to it.
+        allow_urls: image and audio cells may be URLs (``https://``, ``s3://``, ...), read over
+            the network (see ``polymodal.data.urls``); None: the config's ``allow_urls``.
 
     Attributes (after ``fit`` or ``load``):
         fitted_ (the ``FittedModel``), config_, schema_, labels_, classes_ (classification),
@@ -43,17 +45,21 @@ class Predictor:
 
     ``predict``, ``predict_proba``, ``evaluate`` and ``embed`` take ``on_bad_input=`` (None =
     the config's); ``predict_report`` and ``evaluate_report`` also return the skipped inputs
-    and, for predictions, the inputs each row lacked.
+    and, for predictions, the inputs each row lacked. A table file that can be read in parts
+    (Parquet, a folder of Parquet shards, CSV, JSON lines) is read, decoded and run a chunk of
+    rows at a time (``polymodal.streaming``), with the same results; ``predict_chunks`` gives
+    the reports chunk by chunk, for tables whose predictions do not fit in memory either.
     """
 
     def __init__(self, label: str | None = None, config: Any = None,
                  problem_type: str | None = None, verbose: bool = True,
-                 data_root: str | Path | None = None):
+                 data_root: str | Path | None = None, allow_urls: bool | None = None):
         self.label = label
         self.config = config
         self.problem_type = problem_type
         self.verbose = verbose
         self.data_root = data_root
+        self.allow_urls = allow_urls
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_data: Any, tuning_data: Any = None, checkpoint_dir: str | Path | None = None,
@@ -72,8 +78,13 @@ class Predictor:
         Raises:
             ConfigError, DataError: on a bad config or unusable data, before any training.
         """
-        fitted = fit_pipeline(self._resolve_config(), train_data, tuning_data, data_root=self.data_root,
+        config = self._resolve_config()
+        saved = config.allow_urls  # allow_urls= is this run's permission; the config keeps its own
+        if self.allow_urls is not None:
+            config = config.model_copy(update={"allow_urls": self.allow_urls})
+        fitted = fit_pipeline(config, train_data, tuning_data, data_root=self.data_root,
                               checkpoint_dir=checkpoint_dir, resume=resume, say=self._say)
+        fitted.config = fitted.config.model_copy(update={"allow_urls": saved})
         self._set(fitted)
         return self
 
@@ -90,10 +101,25 @@ class Predictor:
     def predict_report(self, data: Any, on_bad_input: str | None = None) -> PredictionReport:
         """Predictions, class probabilities (classification), skipped inputs and the inputs
         each row lacked, from one pass over the table (see ``fitted.PredictionReport``)."""
-        report = self._check_fitted().predict(data, on_bad_input=on_bad_input)
+        from polymodal.streaming import predict_report
+
+        report = predict_report(self._check_fitted(), data, on_bad_input=on_bad_input)
         if report.note:
             self._say(report.note)
         return report
+
+    def predict_chunks(self, data: Any, on_bad_input: str | None = None, chunk_rows: int = 4096,
+                       shard: str | None = None) -> Iterator[PredictionReport]:
+        """Prediction reports of a table file, one per chunk of ``chunk_rows`` rows, indexed by
+        the rows' position in the whole table; memory holds a chunk, whatever the table's length.
+
+        Args:
+            shard: ``"I/N"``: only the I-th of N contiguous parts of the table.
+        """
+        from polymodal.streaming import predict_chunks
+
+        return predict_chunks(self._check_fitted(), data, on_bad_input=on_bad_input, shard_spec=shard,
+                              chunk_rows=chunk_rows)
 
     def predict_proba(self, data: Any, on_bad_input: str | None = None) -> pd.DataFrame:
         """Class probabilities, one column per class, one row per input row.
@@ -142,7 +168,9 @@ class Predictor:
 
     def evaluate_report(self, data: Any, on_bad_input: str | None = None) -> EvaluationReport:
         """Metrics, confusion matrix and skipped inputs on a labelled table."""
-        return self._check_fitted().evaluate(data, on_bad_input=on_bad_input)
+        from polymodal.streaming import evaluate_report
+
+        return evaluate_report(self._check_fitted(), data, on_bad_input=on_bad_input)
 
     def evaluate(self, data: Any, record_as: str | None = None, on_bad_input: str | None = None) -> dict[str, Any]:
         """Metrics on a labelled table: accuracy, macro-F1, AUROC, log loss; or RMSE, MAE, R².
@@ -188,14 +216,24 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = False,
-             data_root: str | Path | None = None) -> "Predictor":
+             data_root: str | Path | None = None, allow_urls: bool | None = None,
+             runtime: str = "torch", onnx: str | Path | None = None) -> "Predictor":
         """Load a model directory written by ``save``. Reads JSON/YAML/safetensors only.
 
         Args:
             data_root: see ``Predictor``; file paths in tables must stay inside it.
+            allow_urls: see ``Predictor``; None: the saved config's ``allow_urls``.
+            runtime: ``"torch"``, or ``"onnx"``: predict, predict_proba and evaluate run the
+                network with onnxruntime (the ``onnx`` extra), after polymodal's own
+                preprocessing; explain and embed keep PyTorch (see ``polymodal.export``).
+            onnx: the graph ``polymodal export`` wrote for this directory; None with
+                ``runtime="onnx"``: export it now, into a temporary file.
         """
-        fitted = load_model(path, data_root=data_root)
-        self = cls(label=fitted.schema.label, config=fitted.config, verbose=verbose, data_root=data_root)
+        from polymodal.export.runtime import use_runtime
+
+        fitted = use_runtime(load_model(path, data_root=data_root), path, runtime, onnx)
+        self = cls(label=fitted.schema.label, config=fitted.config, verbose=verbose, data_root=data_root,
+                   allow_urls=allow_urls)
         self._set(fitted)
         return self
 
@@ -218,8 +256,8 @@ class Predictor:
         """The fitted model, reading tables under the current ``data_root``."""
         if not hasattr(self, "fitted_"):
             raise NotFittedError("this Predictor is not fitted yet; call fit(...) or Predictor.load(dir) first")
-        if self.fitted_.data_root != self.data_root:
-            return dataclasses.replace(self.fitted_, data_root=self.data_root)
+        if self.fitted_.data_root != self.data_root or self.fitted_.allow_urls != self.allow_urls:
+            return dataclasses.replace(self.fitted_, data_root=self.data_root, allow_urls=self.allow_urls)
         return self.fitted_
 
     def _say(self, message: str) -> None:

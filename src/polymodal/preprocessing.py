@@ -79,7 +79,13 @@ class Preprocessor(Protocol):
         """
 
     def collate(self, items: list[Any | None]) -> dict[str, torch.Tensor]:
-        """Stack items into batch tensors (see module doc)."""
+        """Stack items into batch tensors (see module doc).
+
+        A preprocessor whose batch tensors vary in size along an axis besides the batch
+        (padded to the longest item: text tokens) names those axes in ``dynamic_axes() ->
+        {key: {axis: name}}``; ``polymodal export`` keeps them dynamic in the ONNX graph and
+        every other axis at the size ``collate`` gives an all-absent batch.
+        """
 
     def encoder_inputs(self) -> dict[str, Any]:
         """Plain numbers the encoder needs (vocab_size, in_channels, n_mels, ...)."""

@@ -1,6 +1,7 @@
 """Contract tests over every registered fusion (and the option variants that change the data path)."""
 import pytest
 import torch
+from synthetic import TINY_FUSIONS
 from torch import nn
 
 from polymodal.encoders.base import EncoderOutput
@@ -9,12 +10,7 @@ from polymodal.heads import ClassificationHead, LateHead
 from polymodal.model import MultimodalModel
 
 DIMS = {"audio": 6, "image": 8, "text": 5}
-TINY = {  # small widths keep the tests fast; defaults are tested by the registry loop too
-    "concat": {"hidden": 8}, "weighted": {"hidden": 8, "gate_hidden": 4}, "gated": {"hidden": 8},
-    "attention": {"d_model": 8, "num_heads": 2, "ff_dim": 16}, "late": {"hidden": 8},
-    "cross_attention": {"d_model": 8, "num_heads": 2, "ff_dim": 16},
-    "tensor": {"proj_dim": 3, "hidden": 8}, "low_rank": {"rank": 2, "hidden": 8},
-}
+TINY = TINY_FUSIONS  # small widths keep the tests fast; defaults are tested by the registry loop too
 VARIANTS = [(name, TINY.get(name, {})) for name in sorted(FUSIONS)] + [
     ("attention", {**TINY["attention"], "tokens": True}),
     ("cross_attention", {**TINY["cross_attention"], "tokens": False}),

@@ -134,6 +134,12 @@ class TrainingConfig(_Strict):
     profile: bool = Field(False, description="time each phase of training (Lightning's SimpleProfiler) "
                           "into fit_info['profile']: collate, forward, backward, optimizer, evaluation, "
                           "overhead, in seconds")
+    stream: Literal["auto", "on", "off"] = Field(
+        "auto", description="read the training table a chunk at a time (memory that does not grow with it): "
+        "on = any Parquet / CSV / JSON lines file; auto = a Parquet table of more than stream_above_rows rows")
+    stream_above_rows: int = Field(1_000_000, ge=0, description="stream: auto streams Parquet tables longer than this")
+    fit_sample_rows: int = Field(100_000, ge=1, description="a streamed fit fits its preprocessors (vocabulary, "
+                                 "scaling, categories) on a seeded sample of this many rows")
     cache_dir: str | None = Field(None, description="frozen-backbone feature cache; default "
                                   "$POLYMODAL_CACHE or ~/.cache/polymodal/features")
 
@@ -151,6 +157,8 @@ class Config(_Strict):
     on_bad_input: Literal["error", "skip_row", "skip_modality", "skip"] = Field(
         "error", description="unusable input: error | skip_row (drop the row) | skip_modality "
         "(mark that input absent for the row); 'skip' is the older name of skip_row")
+    allow_urls: bool = Field(False, description="image and audio cells may be URLs (https://, s3://, ...), "
+                             "read over the network (polymodal.data.urls)")
     seed: int = 0
     sections: dict[str, ModalityConfig] = Field(
         default_factory=dict, description="per-modality options; written as top-level keys (text:, image:, ...)")

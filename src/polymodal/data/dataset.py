@@ -23,6 +23,7 @@ import torch
 
 from polymodal.preprocessing import BadInput, Preprocessor, plain, shown
 from polymodal.data.paths import PathGuard
+from polymodal.data.urls import UrlReader
 from polymodal.data.skips import normalise_policy, skip_log_line
 from polymodal.errors import DataError, PolymodalError
 
@@ -76,12 +77,15 @@ def load_inputs(
     threads: int = 0,
     what: str = "table",
     data_root: str | Path | None = None,
+    allow_urls: bool = False,
 ) -> LoadedInputs:
     """Decode every input of every row of ``frame``.
 
     Args:
         on_bad_input: ``error``, ``skip_row`` (or ``skip``) or ``skip_modality``.
         data_root: when set, file paths must stay inside it (see ``data.paths``).
+        allow_urls: read image and audio cells that are URLs (see ``data.urls``); when False
+            such a cell is a bad input whose reason says how to allow them.
 
     Raises:
         DataError: when some inputs cannot be read and ``on_bad_input`` is ``"error"``;
@@ -92,10 +96,12 @@ def load_inputs(
     bad: dict[str, list[tuple[int, str]]] = {}
     policy = normalise_policy(on_bad_input)
     guard = PathGuard(base_dir, data_root) if data_root is not None else None
+    urls = UrlReader(allow_urls)
 
     def one(pre: Preprocessor, i: int) -> Any:
         try:
-            row = records[i] if guard is None else guard.confine(pre, records[i])
+            row = urls.resolve(pre, records[i])  # a URL is no path: read (or refused) before the guard
+            row = row if guard is None else guard.confine(pre, row)
             return pre.load(row, base_dir)
         except BadInput as exc:
             return exc
@@ -139,7 +145,8 @@ def load_inputs(
     skipped = [(i, n, r) for n, entries in problems.items() for i, r in entries]
     keep = np.setdiff1d(np.arange(len(records)), np.asarray(dropped, dtype=int))
     if skipped:
-        log.warning(skip_log_line(what, skipped, len(records), len(keep), policy))
+        labelled = [(plain(frame.index[i]), n, r) for i, n, r in skipped]  # rows as the table names them
+        log.warning(skip_log_line(what, labelled, len(records), len(keep), policy))
     if dropped:
         items = {n: [v[i] for i in keep] for n, v in items.items()}
     return LoadedInputs(items=items, rows=keep, skipped=skipped, index=frame.index[keep])

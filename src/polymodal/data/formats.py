@@ -14,18 +14,23 @@ import pandas as pd
 
 from polymodal.errors import DataError
 
-__all__ = ["read_file", "check_columns", "check_rows", "TABLE_EXTENSIONS"]
+__all__ = ["read_file", "table_kind", "check_columns", "check_rows", "check_header", "parse_record", "frame_of",
+           "unreadable", "TABLE_EXTENSIONS"]
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")  # pandas reads these for CSV/TSV
 
 
-def read_file(path: Path) -> pd.DataFrame:
+def table_kind(path: Path) -> str:
+    """The table extension that says how ``path`` is read (``.csv`` for ``x.csv.gz``), or ``""``."""
     suffixes = [s.lower() for s in path.suffixes]
     if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSION_SUFFIXES and suffixes[-2] in (".csv", ".tsv"):
-        ext = suffixes[-2]
-    else:
-        ext = suffixes[-1] if suffixes else ""
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    ext = table_kind(path)
     readers: dict[str, Callable[[Path], pd.DataFrame]] = {
         ".csv": lambda p: _read_delimited(p, ","),
         ".tsv": lambda p: _read_delimited(p, "\t"),
@@ -46,20 +51,29 @@ def read_file(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
-    # pandas renames a repeated header 'a' to 'a.1' and an empty one to 'Unnamed: 2', so
-    # check the header row as written before reading the table.
+def check_header(path: Path, sep: str) -> list[str]:
+    """The column names of a CSV/TSV file as written, checked (see ``check_columns``).
+
+    pandas renames a repeated header 'a' to 'a.1' and an empty one to 'Unnamed: 2', so the
+    header row is read as text before the table.
+    """
     try:
         header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} has no columns (the file is empty). Write a header row and data.") from None
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise _unreadable(path, exc) from None
-    check_columns([str(v) for v in header.iloc[0].tolist()], str(path))
+        raise unreadable(path, exc) from None
+    names = [str(v) for v in header.iloc[0].tolist()]
+    check_columns(names, str(path))
+    return names
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    check_header(path, sep)
     try:
         return pd.read_csv(path, sep=sep, low_memory=False)
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -78,7 +92,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except DataError:
         raise
     except (pyarrow.ArrowException, ValueError, OSError) as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
 
 
 class _DuplicateKey(ValueError):
@@ -98,30 +112,37 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
+
+
+def parse_record(line: str, number: int) -> dict[str, Any] | None:
+    """One line of a JSON lines file as a record (None for a blank line).
+
+    Raises:
+        ValueError: not a JSON object (naming line ``number``), or a key repeated.
+    """
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line, object_pairs_hook=_object_pairs)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, _DuplicateKey, too deep
+        raise ValueError(f"line {number}: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
+    return record
 
 
 def _parse_lines(text: str) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line, object_pairs_hook=_object_pairs)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, _DuplicateKey, too deep
-            raise ValueError(f"line {number}: {exc}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
-        records.append(record)
-    return records
+    records = (parse_record(line, number) for number, line in enumerate(text.splitlines(), start=1))
+    return [r for r in records if r is not None]
 
 
 def _read_json_lines(path: Path) -> pd.DataFrame:
     try:
         records = _parse_lines(_read_text(path))
     except ValueError as exc:
-        raise _unreadable(path, exc) from None
-    return _frame_of(records, path)
+        raise unreadable(path, exc) from None
+    return frame_of(records, path)
 
 
 def _read_json(path: Path) -> pd.DataFrame:
@@ -129,16 +150,16 @@ def _read_json(path: Path) -> pd.DataFrame:
     try:
         data = json.loads(text, object_pairs_hook=_object_pairs)
     except _DuplicateKey as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
     except RecursionError:
-        raise _unreadable(path, "JSON nested too deeply") from None
+        raise unreadable(path, "JSON nested too deeply") from None
     except ValueError as whole_error:
         try:  # not one JSON document: maybe JSON lines
             data = _parse_lines(text)
         except ValueError as lines_error:
             if len(text.strip().splitlines()) <= 1:  # one line: the two errors are the same
-                raise _unreadable(path, f"not valid JSON ({whole_error})") from None
-            raise _unreadable(
+                raise unreadable(path, f"not valid JSON ({whole_error})") from None
+            raise unreadable(
                 path, f"not a JSON array of records ({whole_error}) nor JSON lines ({lines_error})"
             ) from None
     if not isinstance(data, list):
@@ -152,10 +173,10 @@ def _read_json(path: Path) -> pd.DataFrame:
             f"cannot read {path}: expected every array item to be a JSON object, got "
             f"{type(data[bad[0]]).__name__} at item {bad[0]} ({len(bad)} such items). Write records."
         )
-    return _frame_of(data, path)
+    return frame_of(data, path)
 
 
-def _frame_of(records: list[dict[str, Any]], path: Path) -> pd.DataFrame:
+def frame_of(records: list[dict[str, Any]], path: Path) -> pd.DataFrame:
     """The records as a frame; text that is not valid Unicode (a lone surrogate escape such
     as ``"\\ud800"``, legal in JSON) cannot be stored and is reported."""
     try:
@@ -167,10 +188,11 @@ def _frame_of(records: list[dict[str, Any]], path: Path) -> pd.DataFrame:
             "must come in surrogate pairs. Repair or re-export the file."
         ) from None
     except (ValueError, TypeError) as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
 
 
-def _unreadable(path: Path, reason: object) -> DataError:
+def unreadable(path: Path, reason: object) -> DataError:
+    """A ``DataError``: ``path`` cannot be read, and why."""
     reason_text = " ".join(str(reason).split()) or type(reason).__name__
     if isinstance(reason, UnicodeDecodeError):
         reason_text += "; save the file as UTF-8"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -9,7 +10,7 @@ import pandas as pd
 from polymodal.data.dataset import LoadedInputs
 from polymodal.errors import DataError
 
-__all__ = ["fill_absent_columns", "absent_per_row", "describe_absent", "no_input_rows", "warn_no_input"]
+__all__ = ["fill_absent_columns", "absent_per_row", "describe_absent", "no_input_rows", "warn_no_input", "Absences"]
 
 log = logging.getLogger("polymodal")
 
@@ -49,15 +50,55 @@ def absent_per_row(loaded: LoadedInputs) -> list[str]:
     return [";".join(n for n in names if loaded.items[n][i] is None) for i in range(len(loaded))]
 
 
+class Absences:
+    """Rows lacking inputs, counted over one or more sets of loaded rows (a table's chunks).
+
+    Attributes:
+        rows: loaded rows counted; lacking: those that lack some input; per_input: rows
+            lacking each input; no_input: rows with no input at all, the first labelled
+            ``first_no_input``.
+    """
+
+    def __init__(self) -> None:
+        self.rows = self.lacking = self.no_input = 0
+        self.per_input: Counter = Counter()
+        self.first_no_input: object = None
+
+    def add(self, loaded: LoadedInputs) -> "Absences":
+        names = sorted(loaded.items)
+        for i in range(len(loaded)):
+            missing = [n for n in names if loaded.items[n][i] is None]
+            self.per_input.update(missing)
+            self.lacking += bool(missing)
+            if len(missing) == len(names):
+                self.no_input += 1
+                if self.first_no_input is None:
+                    self.first_no_input = loaded.row_label(i)
+        self.rows += len(loaded)
+        return self
+
+    def describe(self, what: str) -> str | None:
+        """One line counting the rows that lack some input, per input; None when none do."""
+        if not self.lacking:
+            return None
+        per = ", ".join(f"{n}: {c:,}" for n, c in sorted(self.per_input.items()) if c)
+        return (f"{what}: {self.lacking:,} of {self.rows:,} rows lack some inputs ({per}); "
+                "predicted from the inputs they have")
+
+    def warn_no_input(self, what: str) -> tuple[int, str | None]:
+        """Log a warning when some rows have no input at all (see ``warn_no_input``)."""
+        if not self.no_input:
+            return 0, None
+        message = (f"{what}: {self.no_input:,} of {self.rows:,} rows have no input at all (first: row "
+                   f"{self.first_no_input}); each gets the same prediction, made from nothing. "
+                   "Fill in their inputs or drop those rows")
+        log.warning(message)
+        return self.no_input, message
+
+
 def describe_absent(loaded: LoadedInputs, what: str) -> str | None:
     """One line counting the rows that lack some input, per input; None when none do."""
-    counts = {n: sum(item is None for item in items) for n, items in sorted(loaded.items.items())}
-    rows = sum(1 for absent in absent_per_row(loaded) if absent)
-    if not rows:
-        return None
-    per = ", ".join(f"{n}: {c:,}" for n, c in counts.items() if c)
-    return (f"{what}: {rows:,} of {len(loaded):,} rows lack some inputs ({per}); "
-            "predicted from the inputs they have")
+    return Absences().add(loaded).describe(what)
 
 
 def no_input_rows(loaded: LoadedInputs) -> list[int]:
@@ -73,11 +114,4 @@ def warn_no_input(loaded: LoadedInputs, what: str) -> tuple[int, str | None]:
     Returns:
         The count, and the warning's text (None when the count is 0).
     """
-    rows = no_input_rows(loaded)
-    if not rows:
-        return 0, None
-    message = (f"{what}: {len(rows):,} of {len(loaded):,} rows have no input at all (first: row "
-               f"{loaded.row_label(rows[0])}); each gets the same prediction, made from nothing. "
-               "Fill in their inputs or drop those rows")
-    log.warning(message)
-    return len(rows), message
+    return Absences().add(loaded).warn_no_input(what)

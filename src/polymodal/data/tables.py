@@ -16,9 +16,10 @@ import pandas as pd
 
 from polymodal.data.folders import folder_frame
 from polymodal.data.formats import TABLE_EXTENSIONS, check_columns, check_rows, read_file
+from polymodal.data.parquet import ParquetTable, parquet_files
 from polymodal.errors import ConfigError, DataError
 
-__all__ = ["Table", "read_table", "read_folder", "TABLE_EXTENSIONS"]
+__all__ = ["Table", "read_table", "read_folder", "shard", "shard_range", "TABLE_EXTENSIONS"]
 
 
 @dataclass
@@ -42,7 +43,8 @@ def read_table(source: str | Path | pd.DataFrame | Any, base_dir: Path | None = 
     Args:
         source: a ``pd.DataFrame``, a Hugging Face ``datasets.Dataset`` (``hf_dataset_frame``),
             or the path of a .csv, .tsv, .parquet/.pq,
-            .jsonl/.ndjson or .json file (CSV/TSV may be compressed: .csv.gz, ...), or a folder.
+            .jsonl/.ndjson or .json file (CSV/TSV may be compressed: .csv.gz, ...), or a folder
+            (of class subfolders, or of Parquet shards: one table, rows in the shards' order).
         base_dir: folder for relative file paths in the table. Defaults to the table
             file's folder, or the current folder for a DataFrame. A folder source always
             uses the folder itself.
@@ -67,6 +69,13 @@ def read_table(source: str | Path | pd.DataFrame | Any, base_dir: Path | None = 
     if not path.exists():
         hint = f" (relative to the current folder {Path.cwd()})" if not path.is_absolute() else ""
         raise DataError(f"table not found: {path}{hint}. Check the path, or pass a DataFrame.")
+    shards = parquet_files(path) if path.is_dir() else None
+    if shards is not None:
+        table = ParquetTable(path, shards)
+        frame = table.read()
+        check_rows(frame, str(path))
+        where = Path(base_dir).resolve() if base_dir is not None else path.resolve()
+        return Table(frame=frame, base_dir=where, source=str(path))
     if path.is_dir():
         if base_dir is not None and Path(base_dir).resolve() != path.resolve():
             raise ConfigError(
@@ -88,14 +97,25 @@ def shard(table: Table, spec: str | None) -> tuple[Table, int]:
     """
     if spec is None:
         return table, 0
+    start, stop = shard_range(len(table.frame), spec)
+    i, _, n = str(spec).partition("/")
+    return Table(table.frame.iloc[start:stop], table.base_dir, f"{table.source} (shard {int(i)}/{int(n)})"), start
+
+
+def shard_range(rows: int, spec: str | None) -> tuple[int, int]:
+    """The rows ``[start, stop)`` of shard ``I/N`` (see ``shard``) of a table of ``rows`` rows.
+
+    Raises:
+        DataError: ``spec`` is not ``I/N`` with 0 <= I < N.
+    """
+    if spec is None:
+        return 0, rows
     i, sep, n = str(spec).partition("/")
     if not (sep and i.strip().isdigit() and n.strip().isdigit() and 0 <= int(i) < int(n)):
         raise DataError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. --shard 0/4 for the first of "
                         "4 parts (run the N jobs with I = 0 .. N-1)")
     i, n = int(i), int(n)
-    rows = len(table.frame)
-    start, stop = rows * i // n, rows * (i + 1) // n
-    return Table(table.frame.iloc[start:stop], table.base_dir, f"{table.source} (shard {i}/{n})"), start
+    return rows * i // n, rows * (i + 1) // n
 
 
 def _is_hf_dataset(source: Any) -> bool:

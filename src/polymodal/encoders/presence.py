@@ -8,7 +8,7 @@ from torch import nn
 
 from polymodal.encoders.base import EncoderOutput
 
-__all__ = ["encode_present"]
+__all__ = ["encode_present", "zero_absent"]
 
 
 def encode_present(encoder: nn.Module, inputs: Mapping[str, torch.Tensor],
@@ -34,14 +34,7 @@ def encode_present(encoder: nn.Module, inputs: Mapping[str, torch.Tensor],
                              mask=torch.zeros(b, 1, dtype=torch.bool, device=present.device))
     if count == b or (encoder.training and count < 2):
         out = encoder(inputs)
-        if count == b:
-            return out
-        keep = present.to(out.pooled.device)
-        return EncoderOutput(
-            tokens=torch.where(keep.view(-1, 1, 1), out.tokens, torch.zeros_like(out.tokens)),
-            pooled=torch.where(keep.view(-1, 1), out.pooled, torch.zeros_like(out.pooled)),
-            mask=out.mask & keep.view(-1, 1),
-        )
+        return out if count == b else zero_absent(out, present)
     rows = present.nonzero().squeeze(1)  # [n]
     out = encoder({k: v[rows] if torch.is_tensor(v) else v for k, v in inputs.items()})
     tokens = out.tokens.new_zeros((b, *out.tokens.shape[1:]))  # [B, T, D]
@@ -51,3 +44,14 @@ def encode_present(encoder: nn.Module, inputs: Mapping[str, torch.Tensor],
     return EncoderOutput(tokens=tokens.index_copy(0, rows, out.tokens),
                          pooled=pooled.index_copy(0, rows, out.pooled),
                          mask=mask.index_copy(0, rows, out.mask))
+
+
+def zero_absent(out: EncoderOutput, present: torch.Tensor) -> EncoderOutput:
+    """``out`` with the rows where ``present [B]`` is False set to zero tokens and pooled
+    vectors and an all-False mask: what ``encode_present`` gives absent rows."""
+    keep = present.to(out.pooled.device)
+    return EncoderOutput(
+        tokens=torch.where(keep.view(-1, 1, 1), out.tokens, torch.zeros_like(out.tokens)),  # [B, T, D]
+        pooled=torch.where(keep.view(-1, 1), out.pooled, torch.zeros_like(out.pooled)),  # [B, D]
+        mask=out.mask & keep.view(-1, 1),  # [B, T]
+    )

@@ -6,14 +6,12 @@ error handling). Like every command they call the library and hold no logic of t
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from polymodal.errors import DataError, ModelDirError
+from polymodal.errors import DataError
 
 __all__ = ["embed", "index", "search"]
 
@@ -28,30 +26,100 @@ def embed(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
     shard_spec: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N contiguous parts "
                                              "of the table (0 <= I < N); row stays the position in the whole table"),
+    allow_urls: bool = typer.Option(False, "--allow-urls", help="image and audio cells may be URLs, read over the network"),
 ) -> None:
-    """Write one unit vector per row of a column (in the shared space of an alignment model)."""
-    import numpy as np
-    import pandas as pd
+    """Write one unit vector per row of a column (in the shared space of an alignment model).
 
+    A Parquet file (or folder of Parquet shards), CSV or JSON lines table is read and embedded a
+    chunk of rows at a time, and the vectors written as they come: memory does not grow with
+    the table's length.
+    """
     from polymodal.modeldir import load_model
-    from polymodal.outputs import check_output_file
-    from polymodal.data.tables import shard
-    from polymodal.retrieval.embed import embed_column
+    from polymodal.outputs import atomic_file, check_output_file
+    from polymodal.retrieval.embed import progress_bar
 
     check_output_file(out, "embeddings file")
     fitted = load_model(model, data_root=data_root)
-    table, start = shard(fitted.read_table(data, fill_absent=False), shard_spec)
-    if id_column is not None and id_column not in table.frame.columns:
-        raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, table.frame.columns))}")
-    result = embed_column(fitted, table, column, batch_size=batch_size, progress=True)
-    frame = pd.DataFrame({"row": np.asarray(result.rows) + start})
+    if allow_urls:
+        fitted.allow_urls = True
+    chunks, n_rows, columns = _chunks(fitted, data, [column] + ([id_column] if id_column else []), shard_spec)
+    if id_column is not None and id_column not in columns:
+        raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, columns))}")
+    written = seen = 0
+    space = width = None
+    with atomic_file(out, "embeddings file") as tmp, progress_bar(True, n_rows, f"embedding {column}") as advance:
+        writer = None
+        try:
+            for table, first in chunks:
+                frame, result = _vectors(fitted, table, first, column, id_column, batch_size)
+                writer = writer or _writer(tmp, frame)
+                writer.write_table(_arrow(frame, writer.schema))
+                written, seen = written + len(frame), seen + result.n_rows
+                space, width = result.space, result.vectors.shape[1]
+                advance(result.n_rows)
+        finally:
+            if writer is not None:
+                writer.close()
+    typer.echo(f"wrote {written:,} vectors ({width}-d, {space} space) of column "
+               f"'{column}' to {out}" + (f"; {seen - written:,} rows had no usable input" if seen > written else ""))
+
+
+def _chunks(fitted, data: str, columns: list, shard_spec: Optional[str]):
+    """``((table, position of its first row), ...)``, the number of rows and the table's columns:
+    chunks of the shard's rows when the table file is read in parts, else the whole shard."""
+    from polymodal.data.chunks import open_chunked
+    from polymodal.data.tables import shard, shard_range
+
+    stream = open_chunked(data, columns)
+    if stream is None:
+        table, start = shard(fitted.read_table(data, fill_absent=False), shard_spec)
+        return [(table, start)], len(table.frame), list(table.frame.columns)
+    start, stop = shard_range(stream.n_rows, shard_spec)
+    return (((t, t.frame.index[0]) for t in stream.chunks(start, stop)) if stop > start else
+            [(_empty(stream, start), start)]), stop - start, stream.columns
+
+
+def _empty(stream, start: int):
+    import pandas as pd
+
+    from polymodal.data.tables import Table
+
+    return Table(pd.DataFrame({c: pd.Series([], dtype=object) for c in stream.read}, index=pd.RangeIndex(start, start)),
+                 stream.base_dir, stream.source)
+
+
+def _vectors(fitted, table, first: int, column: str, id_column: Optional[str], batch_size: int):
+    """The rows of the embeddings file for one chunk (``row``, [``id``], ``vector``), and its ``Embeddings``."""
+    import numpy as np
+    import pandas as pd
+
+    from polymodal.retrieval.embed import embed_column
+
+    result = embed_column(fitted, table, column, batch_size=batch_size)
+    frame = pd.DataFrame({"row": np.asarray(result.rows, dtype=np.int64) + first})
     if id_column is not None:
         frame["id"] = table.frame[id_column].iloc[result.rows].to_numpy()
     frame["vector"] = list(result.vectors.astype(np.float32))
-    _atomic_parquet(frame, out)
-    typer.echo(f"wrote {len(frame):,} vectors ({result.vectors.shape[1]}-d, {result.space} space) of column "
-               f"'{column}' to {out}" + (f"; {result.n_rows - len(frame):,} rows had no usable input"
-                                        if result.n_rows > len(frame) else ""))
+    return frame, result
+
+
+def _writer(tmp: Path, frame):
+    """A Parquet writer of the embeddings file's schema: ``row`` int64, [``id``], ``vector`` float32 lists."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [pa.field("row", pa.int64())]
+    if "id" in frame.columns:
+        ids = pa.array(frame["id"].tolist())
+        fields.append(pa.field("id", pa.string() if pa.types.is_null(ids.type) else ids.type))
+    fields.append(pa.field("vector", pa.list_(pa.float32())))
+    return pq.ParquetWriter(str(tmp), pa.schema(fields))
+
+
+def _arrow(frame, schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def index(
@@ -112,19 +180,3 @@ def search(
         return
     typer.echo(results.to_string(index=False))
 
-
-def _atomic_parquet(frame, out: Path) -> None:
-    """Write ``frame`` to ``out`` through a temporary sibling, so a crash leaves no half file."""
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise ModelDirError(f"cannot write {out}: {exc.strerror or exc}") from None
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -28,7 +28,8 @@ from polymodal.errors import DataError
 from polymodal.fitted import as_fitted
 from polymodal.modalities.base import get_modality
 
-__all__ = ["Embeddings", "embedding_space", "embed_column", "embed_table", "embed_loaded", "query_table"]
+__all__ = ["Embeddings", "embedding_space", "embed_column", "embed_table", "embed_loaded", "query_table",
+           "progress_bar"]
 
 log = logging.getLogger("polymodal")
 
@@ -141,7 +142,7 @@ def embed_table(model: Any, preprocessors: Mapping[str, Any], table: Table, colu
     one = {name: preprocessors[name]}
     frame, n = table.frame, len(table.frame)
     vectors, rows = [], []
-    with _progress(progress, n, f"embedding {column}") as advance:
+    with progress_bar(progress, n, f"embedding {column}") as advance:
         for start in range(0, n, _CHUNK_ROWS):
             chunk = frame.iloc[start:start + _CHUNK_ROWS]
             loaded = load_inputs(chunk, table.base_dir, one, on_bad_input, threads, str(table.source),
@@ -184,7 +185,7 @@ def _width(model: Any, name: str) -> int:
 
 
 @contextlib.contextmanager
-def _progress(show: bool, total: int, what: str) -> Iterator[Any]:
+def progress_bar(show: bool, total: int, what: str) -> Iterator[Any]:
     """A rich progress bar on stderr (rows done of ``total``); yields ``advance(n)``."""
     if not show:
         yield lambda n: None

@@ -32,6 +32,8 @@ def serve(
     graceful_timeout: int = typer.Option(30, "--graceful-timeout", min=0,
                                          help="seconds in-flight requests get to finish after SIGTERM"),
     root_path: str = typer.Option("", "--root-path", help="path prefix a reverse proxy serves it under, e.g. /polymodal"),
+    runtime: str = typer.Option("torch", "--runtime", help="torch | onnx: run the networks with onnxruntime "
+                                "(exported at start; needs the onnx extra)"),
 ) -> None:
     """Serve models and indexes over HTTP: a JSON API (docs at /docs) and a web page at /."""
     from polymodal.serving.server import serve as run
@@ -48,7 +50,7 @@ def serve(
         "models": list(models or []), "indexes": list(index or []), "host": host, "port": port,
         "workers": workers, "api_key": api_key or None, "cors_origins": list(cors_origin or []),
         "batching": not no_batching, "max_batch": max_batch, "batch_wait_ms": batch_wait_ms,
-        "graceful_timeout_s": graceful_timeout, "root_path": root_path,
+        "graceful_timeout_s": graceful_timeout, "root_path": root_path, "runtime": runtime,
         "limits": {"file_bytes": int(max_file_mb * (1 << 20)), "request_bytes": int(max_request_mb * (1 << 20)),
                    "pixels": max_pixels, "audio_seconds": max_audio_seconds, "rows": max_rows},
     })

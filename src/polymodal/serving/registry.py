@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.errors import ConfigError
+from polymodal.export.runtime import use_runtime
 from polymodal.fitted import FittedModel
 from polymodal.modeldir import MANIFEST, load_model
 from polymodal.serving.items import Items
@@ -137,7 +138,7 @@ class Registry:
             for path in settings.models:
                 path = Path(path).expanduser().resolve()
                 name = self._name(path, self.models, "model")
-                fitted = load_model(path, data_root=self.root)
+                fitted = use_runtime(load_model(path, data_root=self.root), path, settings.runtime)
                 manifest_bytes = (path / MANIFEST).read_bytes()
                 roles = fitted.schema.roles
                 columns = {c: roles.get(c, pre.modality) for pre in fitted.preprocessors.values() for c in pre.columns}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +56,8 @@ class ServeSettings(BaseModel):
     root_path: str = Field("", pattern=r"^(/[A-Za-z0-9._~-]+)*$", description="the path prefix a reverse proxy "
                            "serves the app under (it strips it before passing requests on)")
     stale_check_s: float = Field(1.0, ge=0)
+    runtime: Literal["torch", "onnx"] = Field("torch", description="what runs the models' networks: PyTorch, or "
+                                              "onnxruntime on a graph exported when the service starts")
     limits: Limits = Field(default_factory=Limits)
 
     def check(self) -> "ServeSettings":

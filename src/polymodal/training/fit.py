@@ -73,17 +73,24 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     L.seed_everything(seed, workers=True, verbose=False)
     # Data order depends on (seed, epoch) only, and the loaders never draw from the global
     # RNG, so a run resumed at epoch k sees what an uninterrupted one would.
-    lengths = row_lengths(train.loaded.items, train.preprocessors) if cfg.group_by_length else None
-    sampler = EpochSampler(len(train), seed, lengths=lengths, batch_size=cfg.batch_size)
     common = dict(collate_fn=collator, num_workers=cfg.num_workers,
                   persistent_workers=cfg.num_workers > 0)
-    train_loader = torch.utils.data.DataLoader(
-        train, batch_size=cfg.batch_size, sampler=sampler,
-        generator=torch.Generator().manual_seed(seed),
-        drop_last=len(train) > cfg.batch_size, **common,
-    )
-    val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128),
-                                             generator=torch.Generator().manual_seed(seed), **common)
+    if isinstance(train, torch.utils.data.IterableDataset):  # streamed (data.stream): it batches itself
+        sampler = None
+        train_loader = torch.utils.data.DataLoader(train, batch_size=None, **common)
+    else:
+        lengths = row_lengths(train.loaded.items, train.preprocessors) if cfg.group_by_length else None
+        sampler = EpochSampler(len(train), seed, lengths=lengths, batch_size=cfg.batch_size)
+        train_loader = torch.utils.data.DataLoader(
+            train, batch_size=cfg.batch_size, sampler=sampler,
+            generator=torch.Generator().manual_seed(seed),
+            drop_last=len(train) > cfg.batch_size, **common,
+        )
+    if isinstance(val, torch.utils.data.IterableDataset):
+        val_loader = torch.utils.data.DataLoader(val, batch_size=None, **common)
+    else:
+        val_loader = torch.utils.data.DataLoader(val, batch_size=max(cfg.batch_size, 128),
+                                                 generator=torch.Generator().manual_seed(seed), **common)
     saving = checkpoint.trainer_parts() if checkpoint is not None else {}
     extra: list[Any] = []
     if isinstance(model, GenerativeModel):
@@ -104,7 +111,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
             gradient_clip_val=(cfg.gradient_clip or None) if module.automatic_optimization else None,
             callbacks=[ThreadPolicy(cfg.threads, load), FiniteLoss(hint), history, best,
                        EarlyStopping(monitor, patience=cfg.patience, mode=mode),
-                       EpochSeeder(train, sampler), *extra, *saving.get("callbacks", [])],
+                       EpochSeeder(*[t for t in (train, sampler) if t is not None]), *extra, *saving.get("callbacks", [])],
             plugins=saving.get("plugins"), enable_checkpointing=bool(saving), profiler=profiler,
             logger=False, enable_model_summary=False,
             num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
@@ -136,6 +143,8 @@ class _quiet_lightning:
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        # a streamed table's batches are split between the loader's workers (data.stream)
+        warnings.filterwarnings("ignore", message=".*`IterableDataset` has `__len__` defined.*")
         # Frozen pretrained backbones stay in eval mode on purpose (encoders/pretrained.py).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 

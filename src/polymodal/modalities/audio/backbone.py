@@ -105,6 +105,13 @@ class BackboneAudioPreprocessor(BackbonePreprocessor):
         value, length = self._features(self.samples(content))
         return (value.to(torch.float16), length), False
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The backbone inputs' axes that vary from batch to batch (``polymodal export``): the
+        samples of raw waveforms (padded to the longest clip); log-mel inputs have a fixed size."""
+        if len(self.empty_shape_) > 1:
+            return {}
+        return {self.input_name_: {1: "samples"}, "attention_mask": {1: "samples"}}
+
     def _collate_values(self, values: list[tuple[torch.Tensor, int] | None]) -> dict[str, torch.Tensor]:
         """``{input name}: Float[B, ...]`` zero-padded, ``lengths Long[B]`` (+ ``attention_mask``)."""
         tensors = [None if v is None else v[0] for v in values]

@@ -38,6 +38,10 @@ class BackboneTextPreprocessor(BackbonePreprocessor):
         """Tokens of a loaded item (0 once its features are cached: nothing is padded then)."""
         return 0 if item is None or item.value is None else len(item.value)
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The backbone inputs' axes that vary from batch to batch: T (``polymodal export``)."""
+        return {"input_ids": {1: "tokens"}, "attention_mask": {1: "tokens"}}
+
     def _use_processor(self, folder: Path, fitting: bool) -> None:
         from tokenizers import Tokenizer
         from transformers import AutoTokenizer

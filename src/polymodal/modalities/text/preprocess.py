@@ -187,6 +187,10 @@ class TextPreprocessor:
         """Tokens of a loaded item (``training.group_by_length`` batches similar lengths)."""
         return 0 if item is None else len(item)
 
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The batch tensors' axes that vary from batch to batch: T (``polymodal export``)."""
+        return {"input_ids": {1: "tokens"}, "attention_mask": {1: "tokens"}}
+
     def collate(self, items: list[np.ndarray | None]) -> dict[str, torch.Tensor]:
         """Pad to the longest item: ``input_ids Long[B, T]``, ``attention_mask Bool[B, T]``.
 
