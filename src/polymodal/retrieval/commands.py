@@ -5,7 +5,6 @@ error handling). Like every command they call the library and hold no logic of t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
