@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from polymodal.data.formats import check_columns, unreadable
-from polymodal.errors import DataError
+from polymodal.errors import DataError, PolymodalError
 
 __all__ = ["ParquetTable", "parquet_files", "PARQUET_SUFFIXES"]
 
@@ -90,10 +90,10 @@ class ParquetTable:
 
         columns = [c for c in (columns or self.columns) if c in self.columns]
         stop = self.n_rows if stop is None else min(stop, self.n_rows)
-        dtypes = self._whole_dtypes(columns)
         pending: list = []  # record batches not yet emitted, starting at row `at`
         at, offset = start, 0
-        try:
+        try:  # ValueError: damaged pandas metadata (JSON) in the file's schema
+            dtypes = self._whole_dtypes(columns)
             for group, rows in self.groups:
                 first, offset = offset, offset + rows
                 if offset <= start or first >= stop:
@@ -112,7 +112,9 @@ class ParquetTable:
                         pending, at = rest.to_batches(), at + chunk_rows
             if any(b.num_rows for b in pending):
                 yield self._frame(pa.Table.from_batches(pending, schema=pending[0].schema), at, dtypes)
-        except (pa.ArrowException, OSError) as exc:
+        except PolymodalError:  # already says which rows (_frame)
+            raise
+        except (pa.ArrowException, OSError, ValueError) as exc:
             raise unreadable(self.path, exc) from None
 
     def _frame(self, table, at: int, dtypes: dict[str, object]) -> pd.DataFrame:
