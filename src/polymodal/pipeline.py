@@ -45,7 +45,7 @@ log = logging.getLogger("polymodal")
 
 def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str | Path | None = None,
         checkpoint_dir: str | Path | None = None, resume: bool = False,
-        say: Callable[[str], None] = log.info) -> FittedModel:
+        say: Callable[[str], None] = log.info, callbacks: list[Any] | None = None) -> FittedModel:
     """Train a model on ``train_data``; early-stop on ``tuning_data`` (split off when None).
 
     Args:
@@ -54,6 +54,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
         checkpoint_dir: write the whole training state there after every epoch (see
             ``training.resume``); resume: continue the interrupted run found there.
         say: where progress lines go.
+        callbacks: more Lightning callbacks for the Trainer (e.g. a hyperparameter search's pruning).
 
     Raises:
         ConfigError, DataError: on a bad config or unusable data, before any training.
@@ -62,7 +63,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
     """
     chunked = streamed_table(config, train_data)
     if chunked is not None:  # training.stream: a chunk at a time
-        return fit_streamed(config, chunked, tuning_data, data_root, checkpoint_dir, resume, say)
+        return fit_streamed(config, chunked, tuning_data, data_root, checkpoint_dir, resume, say, callbacks)
     start = time.perf_counter()
     load = LoadSampler()  # the machine's load while decoding: the training threads' first look
     torch.manual_seed(config.seed)
@@ -114,6 +115,7 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
                               augment=task.augmented(labels, sorted(preprocessors))),
             MultimodalDataset(tune_loaded, preprocessors, tune_y),
             Collator(preprocessors), config.training, task, labels, config.seed, checkpoint=run, load=load,
+            callbacks=callbacks,
         )
         _require_finite(model, config)
     except TrainingError as exc:

@@ -72,7 +72,7 @@ def streamed_table(config: Config, train_data: Any) -> ChunkedTable | None:
 
 def fit_streamed(config: Config, chunked: ChunkedTable, tuning_data: Any = None, data_root: Any = None,
                  checkpoint_dir: Any = None, resume: bool = False,
-                 say: Callable[[str], None] = log.info) -> FittedModel:
+                 say: Callable[[str], None] = log.info, callbacks: list[Any] | None = None) -> FittedModel:
     """Train on a chunked table (see the module docstring); the arguments are ``pipeline.fit``'s."""
     start = time.perf_counter()
     if not config.label:
@@ -121,7 +121,7 @@ def fit_streamed(config: Config, chunked: ChunkedTable, tuning_data: Any = None,
     say(f"Model: {count_parameters(model):,} parameters; inputs "
         + ", ".join(f"{n} ({p.modality})" for n, p in sorted(fitted.preprocessors.items())))
     result = fit_model(model, train, tuning, Collator(fitted.preprocessors), t, task, labels, config.seed,
-                       checkpoint=run)
+                       checkpoint=run, callbacks=callbacks)
     fitted.history, fitted.grids = result.history, result.grids
     if split is not None:
         metrics, confusion = _score_streamed(fitted, chunked, split.tuning)

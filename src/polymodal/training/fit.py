@@ -57,7 +57,8 @@ def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
 
 def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
               collator: Collator, cfg: TrainingConfig, task: Any, labels: Mapping[str, Any],
-              seed: int, checkpoint: "RunDirectory | None" = None, load: LoadSampler | None = None) -> FitResult:
+              seed: int, checkpoint: "RunDirectory | None" = None, load: LoadSampler | None = None,
+              callbacks: list[Any] | None = None) -> FitResult:
     """Train ``model`` in place; its weights end at the best validation epoch.
 
     ``task`` (a ``polymodal.tasks.Task``) gives the training metric and the monitored value;
@@ -66,6 +67,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     With ``checkpoint`` (a ``training.resume.RunDirectory``) the whole training state is
     written after every epoch, and training continues from it when it is resuming. ``load``
     (started when the fit began) gives the thread policy its first look at the machine's load.
+    ``callbacks``: more Lightning callbacks (a search's pruning, a caller's own), run after ours.
 
     Raises:
         TrainingError: the training loss or the final weights are NaN or infinite (diverged).
@@ -111,7 +113,8 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
             gradient_clip_val=(cfg.gradient_clip or None) if module.automatic_optimization else None,
             callbacks=[ThreadPolicy(cfg.threads, load), FiniteLoss(hint), history, best,
                        EarlyStopping(monitor, patience=cfg.patience, mode=mode),
-                       EpochSeeder(*[t for t in (train, sampler) if t is not None]), *extra, *saving.get("callbacks", [])],
+                       EpochSeeder(*[t for t in (train, sampler) if t is not None]), *extra, *saving.get("callbacks", []),
+                       *(callbacks or [])],
             plugins=saving.get("plugins"), enable_checkpointing=bool(saving), profiler=profiler,
             logger=False, enable_model_summary=False,
             num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
