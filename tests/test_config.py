@@ -78,9 +78,12 @@ def test_a_misspelt_key_of_a_hugging_face_config_is_refused():
 
 
 def test_an_unknown_problem_type_names_the_registered_tasks():
+    from polymodal.tasks import task_names
+
     with pytest.raises(ConfigError, match="unknown problem_type 'regresion'; expected auto or one of "
-                                          "classification, regression, alignment"):
+                                          + ", ".join(task_names())):
         load_config({"problem_type": "regresion"})
+    assert {"classification", "multilabel", "multioutput", "regression", "alignment"} <= set(task_names())
 
 
 def _table_for_every_shipped_config(folder: Path) -> Path:

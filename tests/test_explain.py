@@ -20,10 +20,14 @@ def test_global_and_per_row_importance(fitted):
     folder, predictor = fitted
     importance = predictor.explain(folder / "train.csv", n_steps=16)
     summary, rows = importance.summary, importance.rows
-    assert list(summary.index) == ["caption", "photo", "tabular"]
-    assert list(summary.columns) == ["modality", "ablation", "ablation_metric_drop", "ig_mean_abs", "ig_share",
-                                     "ig_mean", "fusion_weight"]
-    assert summary["fusion_weight"].sum() == pytest.approx(1.0)  # the weighted fusion's mean weights
+    # The tabular input (size, a number; shop, a category) is explained a column at a time.
+    assert list(summary.index) == ["caption", "photo", "size", "shop"]
+    assert list(summary.columns) == ["modality", "model_input", "ablation", "ablation_metric_drop", "ig_mean_abs",
+                                     "ig_share", "ig_mean", "fusion_weight"]
+    assert summary["model_input"].tolist() == ["caption", "photo", "tabular", "tabular"]
+    # the weighted fusion's mean weights, one per model input
+    assert summary.drop_duplicates("model_input")["fusion_weight"].sum() == pytest.approx(1.0)
+    assert {"ablation_size", "ablation_shop", "ig_size", "ig_shop", "weight_tabular"} <= set(rows.columns)
     assert summary["ig_share"].sum() == pytest.approx(1.0)
     assert len(rows) == 60 and set(rows["predicted"]) <= {"blue", "green", "red"}
     assert np.isfinite(rows.filter(like="ig_").to_numpy()).all()
@@ -52,3 +56,19 @@ def test_rows_with_an_unknown_label_are_counted_in_the_log(fitted, caplog):
         importance = predictor.explain(frame, n_steps=4)
     assert len(importance.rows) == 57
     assert "3 of 60 rows left out of the explanation" in caplog.text
+
+
+def test_a_tabular_column_ablation_is_the_change_with_its_cell_missing(fitted):
+    """Ablating one tabular column = predicting with that cell empty, the other columns kept."""
+    folder, predictor = fitted
+    frame = pd.read_csv(folder / "train.csv").drop(columns=["label"]).head(20)
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    importance = predictor.explain(frame, n_steps=4)
+    full = predictor.predict_proba(frame)
+    predicted = full.to_numpy().argmax(axis=1)
+    for column in ("size", "shop"):
+        blank = predictor.predict_proba(frame.assign(**{column: None}))
+        expected = full.to_numpy()[np.arange(20), predicted] - blank.to_numpy()[np.arange(20), predicted]
+        assert np.allclose(importance.rows[f"ablation_{column}"], expected, atol=1e-5), column
+    both = predictor.predict_proba(frame.assign(size=None, shop=None))  # the whole tabular input missing
+    assert not np.allclose(both.to_numpy(), full.to_numpy(), atol=1e-4)

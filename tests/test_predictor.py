@@ -161,6 +161,27 @@ def test_missing_input_column_at_predict_is_an_absent_input(fitted):
         predictor.predict(pd.DataFrame({"other": [1, 2]}))
 
 
+def test_rows_lacking_an_input_warn_when_the_model_never_trained_without_one(fitted, caplog):
+    folder, predictor = fitted
+    frame = pd.read_csv(folder / "train.csv").head(8)
+    frame["photo"] = [str(folder / p) for p in frame.photo]
+    complete = frame.copy()
+    frame.loc[[1, 3], "photo"] = None
+    assert predictor.fit_info_["rows_lacking_inputs"] == 0 and predictor.config_.training.modality_dropout == 0
+    with caplog.at_level("WARNING", logger="polymodal"):
+        predictor.predict(complete)
+        assert "never trained without one" not in caplog.text
+        predictor.predict(frame)
+    assert "2 rows lack an input, and this model never trained without one" in caplog.text
+    assert "training.modality_dropout: 0.3" in caplog.text
+    caplog.clear()
+    robust = Predictor.load(predictor.save(folder / "robust-copy"))
+    robust.fitted_.config.training.modality_dropout = 0.3  # as if trained with dropout: no warning
+    with caplog.at_level("WARNING", logger="polymodal"):
+        robust.predict(frame)
+    assert "never trained without one" not in caplog.text
+
+
 def test_fit_is_repeatable(table):
     folder, _ = table
     a = Predictor(label="label", config=FAST, verbose=False).fit(folder / "train.csv")

@@ -1,6 +1,7 @@
 """The command line: ``polymodal fit | evaluate | explain | demo``, ``predict`` (in
-``predict_command``), ``embed | index | search`` (in ``retrieval.commands``), ``generate``
-(``samples.commands``) and ``serve`` (``serving.commands``).
+``predict_command``), ``embed | index | search | zero-shot`` (in ``retrieval.commands``),
+``generate`` (``samples.commands``) and ``serve`` (``serving.commands``); the global options
+(``--version``, ``--quiet``, ``--log-file``) in the app's callback, their logging in ``cli_logging``.
 
 The commands call the library and hold no logic of their own. A user error prints one
 ``error: ...`` line and exits with code 2, without a traceback.
@@ -22,7 +23,9 @@ from polymodal.errors import PolymodalError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# rich_markup_mode=None: click's own help layout, in which a flag shows as a flag (typer's rich
+# layout prints every bool option, flags and --help too, as "--resume <bool>").
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Multimodal deep learning: text, image, audio and tabular data in one model.")
 log = logging.getLogger("polymodal")
 
@@ -30,7 +33,6 @@ log = logging.getLogger("polymodal")
 def _errors_to_exit(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        _setup_logging()
         try:
             return fn(*args, **kwargs)
         except PolymodalError as exc:
@@ -39,24 +41,45 @@ def _errors_to_exit(fn: Callable) -> Callable:
     return wrapper
 
 
-def _setup_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+def _show_version(value: bool) -> None:
+    if value:
+        from polymodal._version import __version__
+
+        typer.echo(f"polymodal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="print the version and exit"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="only warnings and errors on stderr (no progress)"),
+    log_file: Optional[Path] = typer.Option(None, "--log-file", help="also append the log lines (with times) to this file"),
+) -> None:
+    """Multimodal deep learning: text, image, audio and tabular data in one model.
+
+    Global options go before the command: polymodal --quiet --log-file run.log fit ...
+    """
+    from polymodal.cli_logging import configure_logging
+
+    try:
+        ctx.call_on_close(configure_logging(quiet=quiet, log_file=log_file))
+    except PolymodalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _config_with(config: Optional[Path], **overrides) -> dict:
     from polymodal.config import load_config
 
-    cfg = load_config(config).model_dump()
+    # Only the keys set (in the file, or by a preset): the fit tells them from defaults (table_defaults).
+    cfg = load_config(config).model_dump(exclude_unset=True)
     for key, value in overrides.items():
         if value is not None:
             section, _, field = key.partition(".")
             if field:
-                cfg[section][field] = value
+                cfg.setdefault(section, {})[field] = value
             else:
                 cfg[section] = value
     return cfg
@@ -81,6 +104,7 @@ def fit(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="auto | ddp (training.strategy)"),
 ) -> None:
     """Train a model on a table and write a model directory (several processes: docs/distributed.md)."""
+    from polymodal.cli_logging import quiet
     from polymodal.distributed import is_rank_zero
     from polymodal.outputs import check_output_folder, finite_json
     from polymodal.predictor import Predictor
@@ -90,7 +114,7 @@ def fit(
         check_output_folder(out, "model directory")
     cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed, "training.accelerator": accelerator,
                                   "training.devices": devices, "training.num_nodes": num_nodes,
-                                  "training.strategy": strategy})
+                                  "training.strategy": strategy, "training.progress_bar": False if quiet() else None})
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
     predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
@@ -113,24 +137,32 @@ def evaluate(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
     on_bad_input: Optional[str] = typer.Option(None, "--on-bad-input", help="error | skip_row | skip_modality (default: the model's config)"),
     robustness: bool = typer.Option(False, "--robustness", help="also score with each input removed and under noise"),
-    report_dir: Path = typer.Option(Path("polymodal-reports"), "--report-dir", help="where --robustness writes its table and plot"),
+    report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="write the confusion matrix of the table "
+                                              "(classification: plot + CSV) and --robustness's table and plot here "
+                                              "(default for --robustness: polymodal-reports)"),
     reference: Optional[Path] = typer.Option(None, "--reference", help="generation: a classifier model directory of the generated column"),
     train: Optional[str] = typer.Option(None, "--train", help="generation: the real training table (trains the reference; CAS conditions)"),
-    allow_urls: bool = typer.Option(False, "--allow-urls", help="image and audio cells may be URLs, read over the network"),
+    allow_urls: Optional[bool] = typer.Option(None, "--allow-urls/--no-allow-urls", help="image and audio cells may "
+                                              "(may not) be URLs, read over the network (default: the model's config)"),
 ) -> None:
     """Score a saved model on a labelled table (a generation model: its samples, with a reference classifier)."""
+    from polymodal.cli_reports import write_confusion, write_robustness
     from polymodal.outputs import check_output_dir, finite_json
     from polymodal.predictor import Predictor
 
+    if robustness or report_dir is not None:
+        report_dir = check_output_dir(report_dir or Path("polymodal-reports"), "evaluation report")
+    predictor = Predictor.load(model, data_root=data_root, allow_urls=allow_urls)
     if robustness:
-        check_output_dir(report_dir, "robustness report")
-    predictor = Predictor.load(model, data_root=data_root, allow_urls=True if allow_urls else None)
-    if robustness:
-        _robustness(predictor, data, report_dir, as_json, model, on_bad_input)
+        write_robustness(predictor, data, report_dir, as_json, model, on_bad_input)
         return
+    written = ""
     if reference is not None or train is not None:
         metrics = predictor.evaluate_samples(data, reference=None if reference is None else Predictor.load(reference),
                                              train=train)
+    elif report_dir is not None:
+        report = predictor.evaluate_report(data, on_bad_input=on_bad_input)
+        metrics, written = report.metrics, write_confusion(predictor, report, report_dir, model, data)
     else:
         metrics = predictor.evaluate(data, on_bad_input=on_bad_input)
     if as_json:
@@ -139,6 +171,8 @@ def evaluate(
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
         typer.echo(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    if written:
+        typer.echo(written)
 
 
 # predict lives in its own module: it reads, decodes and writes large tables a chunk at a time.
@@ -156,6 +190,7 @@ def demo(
     seed: Optional[int] = typer.Option(None, "--seed", help="override seed"),
 ) -> None:
     """Train and evaluate an audio+image classifier on av-digits (spoken + handwritten digits)."""
+    from polymodal.cli_logging import quiet
     from polymodal.datasets.av_digits import build_av_digits
     from polymodal.datasets.root import data_root
     from polymodal.outputs import check_output_folder
@@ -167,7 +202,8 @@ def demo(
     work = work_dir or Path.home() / ".cache" / "polymodal" / "av-digits"
     tables = build_av_digits(root, work, download=download)
     config_path = resources.files("polymodal") / "configs" / "av_digits.yaml"
-    cfg = _config_with(Path(str(config_path)), **{"training.max_epochs": epochs, "seed": seed})
+    cfg = _config_with(Path(str(config_path)), **{"training.max_epochs": epochs, "seed": seed,
+                                                  "training.progress_bar": False if quiet() else None})
     predictor = Predictor(config=cfg).fit(tables["train"], tuning_data=tables["val"])
     test = predictor.evaluate(tables["test"], record_as="test")
     predictor.save(out)
@@ -179,22 +215,6 @@ def demo(
         f"total {seconds:.1f}s\n"
         f"model directory: {out}  (plots: {out / 'plots'})"
     )
-
-
-def _robustness(predictor, data: str, report_dir: Path, as_json: bool, model: Path,
-                on_bad_input: Optional[str]) -> None:
-    from polymodal.reports import plot_robustness, robustness_report
-
-    report = robustness_report(predictor.fitted_, data, on_bad_input=on_bad_input)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    report.to_csv(report_dir / "robustness.csv", index=False)
-    plot_robustness(report, report_dir / "robustness.png", title=f"{model.name} on {Path(data).name}")
-    if as_json:
-        typer.echo(report.to_json(orient="records", indent=2))
-        return
-    shown = report.drop(columns=["severity", "n"]).fillna("")
-    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    typer.echo(f"({report['n'].iloc[0]:,} rows) table: {report_dir / 'robustness.csv'}  plot: {report_dir / 'robustness.png'}")
 
 
 @app.command()
@@ -231,14 +251,15 @@ def _short(metrics: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-# embed | index | search live with the rest of retrieval (polymodal.retrieval.commands).
+# embed | index | search | zero-shot live with the rest of retrieval (polymodal.retrieval.commands).
 from polymodal.samples import commands as _generation  # noqa: E402
 from polymodal.retrieval import commands as _retrieval  # noqa: E402
 from polymodal.serving import commands as _serving  # noqa: E402
 from polymodal.export import commands as _export  # noqa: E402
+from polymodal.tune import commands as _tune  # noqa: E402
 
-for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _generation.generate, _serving.serve,
-                 _export.export):
+for _command in (_retrieval.embed, _retrieval.index, _retrieval.search, _retrieval.zero_shot, _generation.generate,
+                 _serving.serve, _export.export, _tune.tune):
     app.command()(_errors_to_exit(_command))
 
 

@@ -22,7 +22,7 @@ from polymodal.builders import input_specs
 from polymodal.config import Config
 from polymodal.data import Collator, MultimodalDataset, load_inputs, read_table
 from polymodal.data.dataset import LoadedInputs
-from polymodal.data.presence import describe_absent, fill_absent_columns, warn_no_input
+from polymodal.data.presence import Absences, describe_absent, fill_absent_columns, warn_no_input
 from polymodal.data.schema import Schema
 from polymodal.data.skips import POLICIES, normalise_policy
 from polymodal.data.skips import warn_unknown_labels
@@ -188,6 +188,11 @@ class FittedModel:
             raise ConfigError("this is an alignment model: it has no label to predict; use embed(), "
                               "`polymodal embed | index | search`, or zero-shot classification")
 
+    def warn_untrained_absence(self, absences: Absences, what: str) -> None:
+        """Warn when predicted rows lack an input this model never learnt to do without."""
+        absences.warn_untrained(what, self.fit_info or {}, self.config.training.modality_dropout,
+                                str(self.config.fusion.get("name", "concat")))
+
     def predict(self, data: Any, on_bad_input: str | None = None) -> PredictionReport:
         """Predictions (and class probabilities) for every row of a table; decodes it once."""
         self.check_predicts()
@@ -196,6 +201,7 @@ class FittedModel:
         report = self.report(table.frame.index, loaded, self.forward(loaded))
         _, nothing = warn_no_input(loaded, str(table.source))
         report.note = "\n".join(n for n in (describe_absent(loaded, str(table.source)), nothing) if n)
+        self.warn_untrained_absence(Absences().add(loaded), str(table.source))
         return report
 
     def report(self, index: pd.Index, loaded: LoadedInputs, outputs: Any) -> PredictionReport:
@@ -251,8 +257,8 @@ def as_table(data: Any, data_root: str | Path | None = None) -> Table:
 def require_columns(table: Table, schema: Schema, need_label: bool, what: str | None = None) -> None:
     """Raise ``DataError`` naming the input (and label) columns of ``schema`` that ``table`` lacks."""
     needed = [c for spec in input_specs(schema) for c in spec["columns"]]
-    if need_label and schema.label is not None:
-        needed.append(schema.label)
+    if need_label:
+        needed += schema.label_columns
     missing = [c for c in needed if c not in table.frame.columns]
     if missing:
         raise DataError(f"{what or table.source}: missing column(s) {', '.join(map(repr, missing))} that the "

@@ -91,8 +91,8 @@ def save_model(fitted: FittedModel, path: str | Path) -> Path:
         for split, report in fitted.reports.items():
             if report.get("confusion") is not None:
                 suffix = "" if split == "tuning" else f"_{split}"
-                plot_confusion_matrix(np.asarray(report["confusion"]), names,
-                                      tmp / "plots" / f"confusion_matrix{suffix}.png")
+                plot_confusion_matrix(np.asarray(report["confusion"]), names, tmp / "plots" / f"confusion_matrix{suffix}.png",
+                                      split="tuning split" if split == "tuning" else split)
         for name, picture in fitted.saved_plots.items():  # loaded, not drawn again: kept as they were
             if not (tmp / "plots" / name).exists():
                 (tmp / "plots" / name).write_bytes(picture)

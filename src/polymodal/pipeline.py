@@ -21,6 +21,7 @@ from polymodal.config import Config
 from polymodal.data import Collator, MultimodalDataset
 from polymodal.data.dataset import LoadedInputs
 from polymodal.data.paths import PathGuard
+from polymodal.data.presence import Absences
 from polymodal.data.schema import Schema
 from polymodal.data.skips import skip_summary
 from polymodal.data.tables import Table
@@ -32,13 +33,15 @@ from polymodal.tasks import Task, get_task, schema_of
 from polymodal.training import fit_model
 from polymodal.runtime import resolve_precision
 from polymodal.stream_fit import fit_streamed, streamed_table
+from polymodal.table_defaults import for_table
 from polymodal.training.callbacks import divergence_hint, nonfinite_weights
 from polymodal.training.devices import check_devices
+from polymodal.training.loggers import check_logger, log_final_metrics
 from polymodal.training.module import count_parameters
 from polymodal.training.threads import LoadSampler
 from polymodal.validate import validate
 
-__all__ = ["fit", "tuning_split"]
+__all__ = ["fit", "training_tables", "tuning_split"]
 
 log = logging.getLogger("polymodal")
 
@@ -73,16 +76,10 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
     validate(config, schema, checks=[lambda: task.config_problems(config, schema)])
     check_fusion_inputs(config.fusion, [spec["name"] for spec in input_specs(schema)])
     check_devices(config.training, resolve_precision(config.training.precision, config.training.accelerator))
+    check_logger(config.training)  # a logger whose extra is missing: refused before any data is decoded
     say("Columns:\n" + schema.describe())
-    if tuning_data is None:
-        train_frame, tuning_frame = tuning_split(train.frame, schema, task, config)
-        tuning = Table(tuning_frame, train.base_dir, f"{train.source} (tuning split)")
-        train = Table(train_frame, train.base_dir, train.source)
-        say(f"Split off {len(tuning_frame):,} rows for tuning "
-            f"({config.training.tuning_fraction:.0%}, seed {config.seed}).")
-    else:
-        tuning = as_table(tuning_data, data_root)
-        require_columns(tuning, schema, need_label=True, what="tuning data")
+    train, tuning = training_tables(train, tuning_data, schema, task, config, data_root, say)
+    config = for_table(config, schema, len(train.frame), say)  # presets' epochs, a small table's text
 
     labels = task.fit_labels(train.frame, schema, config)
     fitted = FittedModel(config, schema, labels, build_preprocessors(config, schema), data_root=data_root)
@@ -130,17 +127,35 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
         "epochs": len(result.history), "best_epoch": result.best_epoch,
         "monitor": result.monitor, "precision": result.precision,
         "parameters": count_parameters(model),
+        "rows_lacking_inputs": Absences().add(train_loaded).lacking,  # (prediction warns when 0, see presence)
         "world_size": result.world_size, "global_batch_size": result.world_size * config.training.batch_size,
         "load_seconds": round(load_seconds, 2),
         "fit_seconds": round(time.perf_counter() - start, 2),
     }
     if result.profile is not None:
         fitted.fit_info["profile"] = result.profile
+    fitted.labels = task.calibrate(fitted.forward(tune_loaded), tune_y, fitted.labels, config)
     metrics, confusion = fitted.score(tune_loaded, tune_y)
     fitted.reports = {"tuning": {"metrics": metrics, "confusion": confusion}}
+    log_final_metrics(result.experiment, config, metrics)  # the experiment log: the config and these scores
     say(f"Trained {fitted.fit_info['epochs']} epochs in {fitted.fit_info['fit_seconds']:.1f}s; "
         f"best epoch {result.best_epoch}; tuning " + summary(metrics, task))
     return fitted
+
+
+def training_tables(train: Table, tuning_data: Any, schema: Schema, task: Task, config: Config, data_root: Any,
+                    say: Callable[[str], None], note: str = "") -> tuple[Table, Table]:
+    """The training rows and the tuning rows: ``tuning_data`` read and checked, or a seeded
+    split of ``train`` (``tuning_split``), said with ``note`` (e.g. ", the same for every trial")."""
+    if tuning_data is not None:
+        tuning = as_table(tuning_data, data_root)
+        require_columns(tuning, schema, need_label=True, what="tuning data")
+        return train, tuning
+    train_frame, tuning_frame = tuning_split(train.frame, schema, task, config)
+    say(f"Split off {len(tuning_frame):,} rows for tuning{note} "
+        f"({config.training.tuning_fraction:.0%}, seed {config.seed}).")
+    return (Table(train_frame, train.base_dir, train.source),
+            Table(tuning_frame, train.base_dir, f"{train.source} (tuning split)"))
 
 
 def tuning_split(frame: pd.DataFrame, schema: Schema, task: Task,
@@ -168,6 +183,7 @@ def summary(metrics: Mapping[str, Any], task: Task) -> str:
     """The task's main metrics on one line (``accuracy 0.9412, f1_macro 0.9398``)."""
     keys = [k for k in task.summary if k in metrics]
     keys += [k for k in metrics if k.endswith(("_recall@1", "_recall@10"))]  # aligned inputs
+    keys += [k for k in metrics if k.endswith((".accuracy", ".rmse", ".f1_micro"))]  # several labels
     return ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)
 
 

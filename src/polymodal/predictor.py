@@ -246,7 +246,7 @@ class Predictor:
         if self.problem_type is not None:
             updates["problem_type"] = self.problem_type
         if updates:
-            config = load_config({**config.model_dump(), **updates})
+            config = load_config({**config.model_dump(exclude_unset=True), **updates})  # unset stays unset
         reads_label = config.problem_type == "auto" or get_task(config.problem_type).reads_label
         if not config.label and reads_label:
             raise ConfigError("no label column given; pass Predictor(label=...) / --label, or set label: in the config")

@@ -20,7 +20,8 @@ class PredictionReport:
 
     Attributes:
         predictions: the predicted label or value per table row (None / NaN for rows
-            skipped under ``on_bad_input: skip_row``), named after the label.
+            skipped under ``on_bad_input: skip_row``), named after the label; several labels:
+            a frame with a column each.
         probabilities: one column per class (classification), NaN for skipped rows; else None.
         skipped: ``row`` (the table's index label), ``input``, ``reason`` per skipped input.
         absent: per row, the inputs it lacked, ``;``-joined (``""`` when none; None when skipped).
@@ -57,8 +58,10 @@ def prediction_report(task: Any, labels: dict[str, Any], label: str | None, inde
     if probs is not None:
         full = np.full((len(index), probs.shape[1]), np.nan)
         full[loaded.rows] = probs
-        probabilities = pd.DataFrame(full, columns=[str(c) for c in labels["classes"]], index=index)
-    return PredictionReport(predictions.rename(label), probabilities, skipped_frame(loaded, index), absent)
+        probabilities = pd.DataFrame(full, columns=task.probability_columns(labels), index=index)
+    if isinstance(predictions, pd.Series):  # several labels: a frame with a column each
+        predictions = predictions.rename(label)
+    return PredictionReport(predictions, probabilities, skipped_frame(loaded, index), absent)
 
 
 def skipped_frame(loaded: LoadedInputs, index: pd.Index) -> pd.DataFrame:

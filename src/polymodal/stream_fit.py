@@ -37,6 +37,7 @@ from polymodal.tasks import get_task, schema_of
 from polymodal.training import fit_model
 from polymodal.training.devices import check_devices
 from polymodal.training.module import count_parameters
+from polymodal.training.loggers import log_final_metrics
 from polymodal.validate import validate
 
 __all__ = ["streamed_table", "fit_streamed"]
@@ -77,6 +78,9 @@ def fit_streamed(config: Config, chunked: ChunkedTable, tuning_data: Any = None,
     start = time.perf_counter()
     if not config.label:
         raise ConfigError("a streamed fit needs the label column named (label= / label: in the config)")
+    if isinstance(config.label, list):
+        raise ConfigError(f"a streamed fit predicts one label; label: {config.label} names several. Set "
+                          "training.stream: off (the table is read whole) or train a model per label")
     t = config.training
     split = RowSplit(config.seed, t.tuning_fraction) if tuning_data is None else None
     sample, label_column, counts = _first_pass(chunked, config, split)
@@ -126,8 +130,10 @@ def fit_streamed(config: Config, chunked: ChunkedTable, tuning_data: Any = None,
     if split is not None:
         metrics, confusion = _score_streamed(fitted, chunked, split.tuning)
     else:
+        fitted.labels = task.calibrate(fitted.forward(tune_loaded), tune_y, fitted.labels, config)
         metrics, confusion = fitted.score(tune_loaded, tune_y)
     fitted.reports = {"tuning": {"metrics": metrics, "confusion": confusion}}
+    log_final_metrics(result.experiment, config, metrics)  # the experiment log: the config and these scores
     fitted.fit_info = {
         "streamed": True, "train_rows": counts["train"], "tuning_rows": tune_rows, "sample_rows": len(sample),
         "rows_without_label": counts["no_label"], "epochs": len(result.history), "best_epoch": result.best_epoch,
@@ -201,7 +207,9 @@ def _score_streamed(fitted: FittedModel, chunked: ChunkedTable, keep: Callable) 
                 outputs.append(fitted.forward(loaded))
                 targets.append(target)
     task = fitted.task
-    return task.score(task.concat(outputs, fitted.labels), torch.cat(targets), fitted.labels, None)
+    outputs, target = task.concat(outputs, fitted.labels), torch.cat(targets)
+    fitted.labels = task.calibrate(outputs, target, fitted.labels, fitted.config)
+    return task.score(outputs, target, fitted.labels, None)
 
 
 def _run_directory(checkpoint_dir: Any, resume: bool, fitted: FittedModel, chunked: ChunkedTable,

@@ -43,8 +43,8 @@ def open_stream(fitted: FittedModel, data: Any, labelled: bool = False,
     """``data`` as a ``ChunkedTable`` of the model's columns (the label when ``labelled``, and
     ``extra``), when it is the path of a table file that can be read in parts; else None."""
     columns = [c for spec in input_specs(fitted.schema) for c in spec["columns"]] + list(extra)
-    if labelled and fitted.schema.label is not None:
-        columns.append(fitted.schema.label)
+    if labelled:
+        columns += fitted.schema.label_columns
     return open_chunked(data, columns)
 
 
@@ -85,6 +85,7 @@ def predict_report(fitted: FittedModel, data: Any, on_bad_input: str | None = No
     probabilities = None if reports[0].probabilities is None else pd.concat([r.probabilities for r in reports])
     _, nothing = absences.warn_no_input(stream.source)
     note = "\n".join(n for n in (absences.describe(stream.source), nothing) if n)
+    fitted.warn_untrained_absence(absences, str(stream.source))
     skipped = pd.DataFrame([row for r in reports for row in r.skipped.itertuples(index=False)],
                            columns=["row", "input", "reason"])  # as skipped_frame builds it for a whole table
     return PredictionReport(pd.concat([r.predictions for r in reports]), probabilities, skipped,
@@ -198,6 +199,6 @@ def _forward(fitted: FittedModel, queue: deque, n: int) -> None:
     outputs = fitted.forward(rows)
     at = 0
     for piece, a, b in spans:
-        piece.outputs.append(outputs[at:at + b - a])
+        piece.outputs.append(fitted.task.take(outputs, at, at + b - a))
         piece.done, at = b, at + b - a
 

@@ -55,6 +55,9 @@ _TINY = {"seed": 0, "text": {"encoder": {"name": "gru"}},
 # One example config per registered task; a new task adds its own (the test below insists).
 EXAMPLES: dict[str, dict[str, Any]] = {
     "classification": {**_TINY, "label": "kind", "columns": {"title": "ignore", "picture": "ignore"}},
+    "multilabel": {**_TINY, "label": "title", "label_delimiter": " ", "columns": {"picture": "ignore"}},
+    "multioutput": {**_TINY, "label": ["kind", "price"], "columns": {"title": "ignore", "picture": "ignore"},
+                    "head": {"loss_weights": {"price": 0.5}}},
     "regression": {**_TINY, "label": "price", "columns": {"title": "ignore", "picture": "ignore"}},
     "alignment": {**_TINY, "problem_type": "alignment", "label": "kind",
                   "align": {"columns": ["note", "title"], "dim": 4, "match": "label"}},
@@ -89,7 +92,7 @@ def test_task_contract(name, tmp_path):
     task = fitted.task
     assert fitted.schema.problem_type == name == task.name
     loaded, target = fitted.load_inputs(table, labelled=True)
-    assert len(loaded) == N and target.shape == (N,)
+    assert len(loaded) == N and target.shape[0] == N
     monitor, mode = task.monitor("val_loss")
     assert monitor.startswith("val_") and mode in ("min", "max")
 
@@ -119,7 +122,7 @@ def test_task_contract(name, tmp_path):
     assert task.has_head == (model.head is not None)
     if task.has_head:
         report = fitted.predict(table)
-        assert len(report.predictions) == N and report.predictions.notna().all()
+        assert len(report.predictions) == N and np.asarray(report.predictions.notna()).all()
         assert (report.probabilities is None) == (task.probabilities(fitted.forward(loaded)) is None)
     else:
         with pytest.raises(ConfigError, match="no label to predict|makes samples, not predictions"):

@@ -6,6 +6,7 @@ and every modality section's component-option problems are reported together in 
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,14 +14,21 @@ import yaml
 from pydantic import ValidationError
 
 from polymodal.config.models import Config, ModalityConfig
+from polymodal.config.presets import apply_presets
 from polymodal.errors import ConfigError
 from polymodal.validate import raise_problems, section_problems
 
-__all__ = ["load_config"]
+__all__ = ["load_config", "read_config_file"]
+
+log = logging.getLogger("polymodal")
 
 
-def load_config(source: "Config | Mapping[str, Any] | str | Path | None") -> Config:
+def load_config(source: "Config | Mapping[str, Any] | str | Path | None", rows: int | None = None) -> Config:
     """Build a validated ``Config`` from a dict, a YAML file path, or nothing (defaults).
+
+    Args:
+        rows: the training table's rows, when known: a ``presets:`` preset chooses
+            ``training.max_epochs`` and ``training.patience`` for it (``config.presets``).
 
     Raises:
         ConfigError: listing every problem found, each with its key path.
@@ -31,13 +39,13 @@ def load_config(source: "Config | Mapping[str, Any] | str | Path | None") -> Con
         return source
     where = "config"
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} not found; pass the path of a YAML file")
-        where = str(path)
-        source = _read_yaml(path)
-        if not isinstance(source, dict):
-            raise ConfigError(f"{where} must hold a mapping of keys, got {type(source).__name__}")
+        where = str(source)
+        source = read_config_file(source)
+    source, chosen = apply_presets(source, rows) if isinstance(source, Mapping) else (source, {})
+    if chosen:  # the user's own keys were kept; say what the preset filled in
+        size = "a table of unknown size" if rows is None else f"{rows:,} training rows"
+        log.info(f"presets: {source['presets']} chose " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+                 + f" (for {size}; keys you set win)")
     # Structure first, then every modality section's component options, reported together;
     # column_overrides are checked once the table's schema is known (polymodal.validate).
     problems, config = [], None
@@ -49,6 +57,21 @@ def load_config(source: "Config | Mapping[str, Any] | str | Path | None") -> Con
     if problems:
         raise_problems(problems, where)
     return config
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in the YAML config file ``path``, unvalidated (``load_config`` validates it).
+
+    Raises:
+        ConfigError: the file is missing, not UTF-8, not YAML, or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found; pass the path of a YAML file")
+    source = _read_yaml(path)
+    if not isinstance(source, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys, got {type(source).__name__}")
+    return source
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -71,10 +71,22 @@ class ModalityConfig(_Strict):
 
 class HeadConfig(_Strict):
     loss: Literal["auto", "cross_entropy", "mse", "huber"] = "auto"
+    threshold: Literal["tuned"] | float = Field(
+        "tuned", description="multilabel: each label's decision threshold, tuned for F1 on the tuning split, "
+        "or one fixed probability (0 < t < 1) for every label")
     class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     hidden: int = Field(0, ge=0, description="width of a hidden layer before the output; 0 = none")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    targets: dict[str, str] = Field(default_factory=dict, description="several labels: column -> problem type")
+    loss_weights: dict[str, float] = Field(default_factory=dict, description="several labels: column -> loss weight")
+
+    @field_validator("threshold")
+    @classmethod
+    def _probability(cls, value: Any) -> Any:
+        if value != "tuned" and not 0.0 < float(value) < 1.0:
+            raise ValueError(f"threshold must be 'tuned' or a probability between 0 and 1, got {value}")
+        return value
 
 
 class AlignConfig(_Strict):
@@ -130,7 +142,12 @@ class TrainingConfig(_Strict):
                                     description="train-time probability of hiding each input of a row (never all)")
     group_by_length: bool = Field(False, description="batches of rows with texts of similar length (shuffled "
                                   "within groups of 50 batches): less padding, faster text models")
-    progress_bar: bool = True
+    progress_bar: bool = Field(True, description="on stderr: a bar at a terminal, else one line per epoch")
+    logger: Literal["csv", "tensorboard", "mlflow", "none"] = Field(
+        "csv", description="each fit's experiment log (docs/training.md); tensorboard, mlflow: their extra")
+    log_dir: str = Field("polymodal-logs", description="csv, tensorboard logs and the MLflow file store")
+    experiment: str | None = Field(None, description="a subfolder of log_dir; MLflow: the experiment (polymodal)")
+    mlflow_tracking_uri: str | None = Field(None, description="else $MLFLOW_TRACKING_URI, else file:<log_dir>/mlruns")
     profile: bool = Field(False, description="time each phase of training (Lightning's SimpleProfiler) "
                           "into fit_info['profile']: collate, forward, backward, optimizer, evaluation, "
                           "overhead, in seconds")
@@ -151,7 +168,9 @@ class Config(_Strict):
     ``audio:``, ``tabular:``, or a plugin's); ``section(name)`` reads one.
     """
 
-    label: str | None = None
+    label: str | list[str] | None = Field(None, description="the column to predict; a list: one model, a head each")
+    label_delimiter: str | None = Field(None, min_length=1, description="multilabel: the separator of the labels "
+                                        "in a text label cell (a CSV's 'cat|dog'); lists need none")
     problem_type: str = Field("auto", description="auto, or a registered task (polymodal.tasks.task_names())")
     columns: dict[str, str] = Field(default_factory=dict, description="column -> role override")
     on_bad_input: Literal["error", "skip_row", "skip_modality", "skip"] = Field(
@@ -160,6 +179,9 @@ class Config(_Strict):
     allow_urls: bool = Field(False, description="image and audio cells may be URLs (https://, s3://, ...), "
                              "read over the network (polymodal.data.urls)")
     seed: int = 0
+    presets: Literal["fast", "balanced", "best"] | None = Field(
+        None, description="a ready configuration laid under your own keys (polymodal.config.presets): "
+        "fast | balanced | best, with training.max_epochs and training.patience chosen for the table's size")
     sections: dict[str, ModalityConfig] = Field(
         default_factory=dict, description="per-modality options; written as top-level keys (text:, image:, ...)")
     column_overrides: dict[str, ModalityConfig] = Field(default_factory=dict)
@@ -226,16 +248,18 @@ class Config(_Strict):
         return value
 
     @model_serializer(mode="wrap")
-    def _sections_at_top(self, handler: Any) -> dict[str, Any]:
+    def _sections_at_top(self, handler: Any, info: Any) -> dict[str, Any]:
         data = handler(self)
         sections = data.pop("sections", {})
+        # every modality's section (exclude_unset: those written), where the built-in ones always stood
+        shown = {n: sections[n] if n in sections else ModalityConfig().model_dump() for n in modality_names()
+                 if n in sections or not info.exclude_unset}
         out: dict[str, Any] = {}
         for key, value in data.items():
             out[key] = value
-            if key == "seed":  # every modality's section, where the four built-in ones always stood
-                for name in modality_names():
-                    out[name] = sections.get(name, ModalityConfig().model_dump())
-        return out
+            if key == "seed":
+                out.update(shown)
+        return out if "seed" in data else {**out, **shown}
 
     def section(self, modality: str) -> ModalityConfig:
         """The options of ``modality`` (defaults when the config has no such section)."""

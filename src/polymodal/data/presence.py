@@ -85,6 +85,18 @@ class Absences:
         return (f"{what}: {self.lacking:,} of {self.rows:,} rows lack some inputs ({per}); "
                 "predicted from the inputs they have")
 
+    def warn_untrained(self, what: str, fit_info: Mapping, modality_dropout: float, fusion: str) -> str | None:
+        """Log a warning when rows lack an input and the model never learnt to do without one: no
+        modality dropout and no training row lacking an input (``fit_info["rows_lacking_inputs"]``)."""
+        if not self.lacking or modality_dropout > 0 or fit_info.get("rows_lacking_inputs", 0) > 0:
+            return None
+        message = (f"{what}: {self.lacking:,} rows lack an input, and this model never trained without one "
+                   f"(training.modality_dropout: 0, every training row complete): its '{fusion}' fusion may "
+                   "predict those rows far worse (weighted and low_rank fall to chance on av-digits without the "
+                   "image; docs/benchmarks.md). Retrain with training.modality_dropout: 0.3 to make it robust")
+        log.warning(message)
+        return message
+
     def warn_no_input(self, what: str) -> tuple[int, str | None]:
         """Log a warning when some rows have no input at all (see ``warn_no_input``)."""
         if not self.no_input:

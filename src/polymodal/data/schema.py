@@ -9,9 +9,8 @@ person can check (``Schema.describe()`` prints them before training):
     categorical  few distinct short values, booleans, pandas categories
     ignore       not used: all missing, id-like, or a kind of value not supported
 
-What the label must look like is the task's business (``polymodal.tasks.infer_schema`` checks
-it with the task's own rules). The schema is saved with the model (``to_dict`` / ``from_dict``), so prediction reads the
-same columns the same way.
+What the label must look like is the task's business (``polymodal.tasks.infer_schema``). The
+schema is saved with the model (``to_dict`` / ``from_dict``): prediction reads the columns the same way.
 """
 from __future__ import annotations
 
@@ -46,13 +45,14 @@ class Schema:
     """The label, the problem type, and the role of every other column.
 
     Attributes:
-        label: the label column (None only for an alignment model without one).
+        label: the label column (None only for an alignment model without one; a list: one
+            model with a head per label column, ``problem_type: multioutput``).
         problem_type: a registered task's name (``polymodal.tasks.task_names()``).
         roles: every non-label column -> one of ``modalities.input_roles()``, in table order.
         reasons: column -> why it got its role (the label's entry says why the problem type).
     """
 
-    label: str | None
+    label: str | list[str] | None
     problem_type: str
     roles: dict[str, str]
     reasons: dict[str, str] = field(default_factory=dict)
@@ -63,8 +63,12 @@ class Schema:
         bad = {c: r for c, r in self.roles.items() if r not in input_roles()}
         if bad:
             raise ConfigError(f"unknown roles {bad}; valid roles are: {', '.join(input_roles())}.")
-        if self.label in self.roles:
+        if any(c in self.roles for c in self.label_columns):
             raise ConfigError(f"the label {self.label!r} also has an input role; remove it from roles.")
+
+    @property
+    def label_columns(self) -> list[str]:  # the label column(s) as a list (empty without a label)
+        return [] if self.label is None else [self.label] if isinstance(self.label, str) else list(self.label)
 
     def inputs(self, role: str) -> list[str]:
         """The columns with ``role``, in table order."""
@@ -75,8 +79,7 @@ class Schema:
     def describe(self) -> str:
         """An aligned text table: column, role, why; the label first."""
         rows = [("column", "role", "why")]
-        if self.label is not None:
-            rows.append((self.label, "label", self.reasons.get(self.label, self.problem_type)))
+        rows += [(c, "label", self.reasons.get(c, self.problem_type)) for c in self.label_columns]
         rows += [(c, r, self.reasons.get(c, "")) for c, r in self.roles.items()]
         width_column = max(len(row[0]) for row in rows)
         width_role = max(len(row[1]) for row in rows)
@@ -106,7 +109,7 @@ class Schema:
         if not isinstance(data["roles"], Mapping) or not isinstance(data["reasons"], Mapping):
             raise ConfigError("schema dict: 'roles' and 'reasons' must be objects (column -> text).")
         return cls(
-            label=None if data["label"] is None else str(data["label"]),
+            label=data["label"] if data["label"] is None or isinstance(data["label"], list) else str(data["label"]),
             problem_type=str(data["problem_type"]),
             roles={str(k): str(v) for k, v in data["roles"].items()},
             reasons={str(k): str(v) for k, v in data["reasons"].items()},

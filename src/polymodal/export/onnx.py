@@ -119,6 +119,9 @@ def _check_predicts(fitted: FittedModel) -> None:
         raise ExportError("cannot export this alignment model to ONNX: it has no head that predicts a label, "
                           "only encoders into a shared space; embed and search with runtime='torch'")
     task = fitted.task
+    if isinstance(fitted.schema.label, list):
+        raise ExportError(f"cannot export this model of {len(fitted.schema.label)} labels to ONNX yet: its "
+                          "outputs are one per label, and the graph has one output; keep runtime='torch'")
     if type(task).batch_outputs is not Task.batch_outputs:
         raise ExportError(f"cannot export this {task.name} model to ONNX: its task computes its outputs with "
                           "more than the head's read-out; keep runtime='torch'")

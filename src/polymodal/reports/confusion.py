@@ -18,7 +18,7 @@ _COUNT_TEXT_UP_TO = 16  # count only; above this the cells are too small for tex
 
 
 def plot_confusion_matrix(
-    matrix: np.ndarray, labels: list[str], path: Path, normalize: bool = True
+    matrix: np.ndarray, labels: list[str], path: Path, normalize: bool = True, split: str | None = None
 ) -> Path:
     """Plot a ``[K, K]`` confusion matrix of counts as an annotated heatmap (150 dpi PNG).
 
@@ -29,6 +29,8 @@ def plot_confusion_matrix(
         path: where to write the PNG; parent folders are created.
         normalize: colour cells by row share (recall per class) rather than by count,
             so rare classes are as readable as common ones.
+        split: what the matrix was counted on, named in the title: a split (``"tuning split"``)
+            or a table (``"model on test.csv"``).
 
     Returns:
         ``path``.
@@ -74,7 +76,8 @@ def plot_confusion_matrix(
     if k <= _COUNT_TEXT_UP_TO:
         _annotate(ax, counts, share, shown / vmax, full=k <= _FULL_TEXT_UP_TO)
     accuracy_text = f"{accuracy:.1%}" if total else "n/a"
-    ax.set_title(f"Confusion matrix: accuracy {accuracy_text} (n = {int(total):,})",
+    heading = "Confusion matrix" + (f", {split}" if split else "")
+    ax.set_title(f"{heading}: accuracy {accuracy_text} (n = {int(total):,})",
                  fontsize=12, fontweight="bold", pad=10)
 
     return save_figure(fig, path, dpi=150, facecolor="white")

@@ -32,7 +32,8 @@ def plot_curves(history: pd.DataFrame, path: Path, title: str | None = None) -> 
             optionally pairs ``train_<m>`` / ``val_<m>`` (the first pair gets a panel).
             NaN / inf values (e.g. an epoch without validation) leave gaps.
         path: where to write the PNG; parent folders are created.
-        title: optional figure title.
+        title: the figure's title; default: it names the two splits the curves are drawn on
+            (``train_*``: the training split, ``val_*``: the tuning split early stopping watches).
 
     Returns:
         ``path``.
@@ -52,8 +53,7 @@ def plot_curves(history: pd.DataFrame, path: Path, title: str | None = None) -> 
     for ax, name in zip(axes, panels):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _draw_panel(ax, epochs, frame, name)
-    if title:
-        fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.suptitle(title or "Per-epoch curves: training split and tuning split", fontsize=13, fontweight="bold")
 
     return save_figure(fig, path, dpi=150, facecolor="white")
 
@@ -97,7 +97,7 @@ def _draw_panel(ax, epochs: np.ndarray, frame: pd.DataFrame, name: str) -> None:
         if column not in frame or frame[column].isna().all():
             continue
         values = frame[column].to_numpy()
-        label = "training" if split == "train" else "validation"
+        label = "training split" if split == "train" else "tuning split"
         # NaN leaves a gap; markers keep a point between two gaps visible
         marked = few or bool(np.isnan(values).any())
         ax.plot(epochs, values, color=color, linewidth=2, label=label,

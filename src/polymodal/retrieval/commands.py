@@ -1,4 +1,4 @@
-"""The retrieval verbs of the command line: ``polymodal embed | index | search``.
+"""The retrieval verbs of the command line: ``polymodal embed | index | search | zero-shot``.
 
 Plain functions with typer annotations; ``polymodal.cli`` registers them on its app (with its
 error handling). Like every command they call the library and hold no logic of their own.
@@ -12,7 +12,7 @@ import typer
 
 from polymodal.errors import DataError
 
-__all__ = ["embed", "index", "search"]
+__all__ = ["embed", "index", "search", "zero_shot"]
 
 
 def embed(
@@ -25,7 +25,8 @@ def embed(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
     shard_spec: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N contiguous parts "
                                              "of the table (0 <= I < N); row stays the position in the whole table"),
-    allow_urls: bool = typer.Option(False, "--allow-urls", help="image and audio cells may be URLs, read over the network"),
+    allow_urls: Optional[bool] = typer.Option(None, "--allow-urls/--no-allow-urls", help="image and audio cells may "
+                                              "(may not) be URLs, read over the network (default: the model's config)"),
 ) -> None:
     """Write one unit vector per row of a column (in the shared space of an alignment model).
 
@@ -33,20 +34,22 @@ def embed(
     chunk of rows at a time, and the vectors written as they come: memory does not grow with
     the table's length.
     """
+    from polymodal.cli_logging import quiet
     from polymodal.modeldir import load_model
     from polymodal.outputs import atomic_file, check_output_file
     from polymodal.retrieval.embed import progress_bar
 
     check_output_file(out, "embeddings file")
     fitted = load_model(model, data_root=data_root)
-    if allow_urls:
-        fitted.allow_urls = True
+    if allow_urls is not None:
+        fitted.allow_urls = allow_urls
     chunks, n_rows, columns = _chunks(fitted, data, [column] + ([id_column] if id_column else []), shard_spec)
     if id_column is not None and id_column not in columns:
         raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, columns))}")
     written = seen = 0
     space = width = None
-    with atomic_file(out, "embeddings file") as tmp, progress_bar(True, n_rows, f"embedding {column}") as advance:
+    bar = progress_bar(not quiet(), n_rows, f"embedding {column}")
+    with atomic_file(out, "embeddings file") as tmp, bar as advance:
         writer = None
         try:
             for table, first in chunks:
@@ -133,6 +136,7 @@ def index(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
 ) -> None:
     """Build a vector index of a column, stored with the item ids and the model it came from."""
+    from polymodal.cli_logging import quiet
     from polymodal.modeldir import load_model
     from polymodal.outputs import check_output_folder
     from polymodal.retrieval.search import index_column
@@ -140,7 +144,8 @@ def index(
     check_output_folder(out, "index folder")
     fitted = load_model(model, data_root=data_root)
     options = {k: v for k, v in (("nlist", nlist), ("nprobe", nprobe)) if v is not None}
-    built = index_column(fitted, model, data, column, id_column=id_column, kind=kind, progress=True, **options)
+    built = index_column(fitted, model, data, column, id_column=id_column, kind=kind, progress=not quiet(),
+                         **options)
     built.save(out)
     skipped = built.meta["rows_without_vector"]
     typer.echo(f"indexed {len(built):,} items of column '{column}' ({built.dim}-d, {built.meta['space']} space, "
@@ -179,3 +184,51 @@ def search(
         return
     typer.echo(results.to_string(index=False))
 
+
+def zero_shot(
+    model: Path = typer.Argument(..., help="model directory of an alignment model"),
+    data: str = typer.Option(..., "--data", help="table holding the column"),
+    column: str = typer.Option(..., "--column", help="aligned image or audio column to classify"),
+    classes: List[str] = typer.Option(..., "--classes", metavar="A,B,...", help="class names, comma-separated (or the option repeated)"),
+    template: str = typer.Option("{}", "--template", help="prompt of a class, {} where its name goes, "
+                                 "e.g. 'a photo of a {}'"),
+    out: Optional[Path] = typer.Option(None, "--out", help="CSV to write (row, [id], predicted, one column per class)"),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="also write this column of the table"),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="aligned text column that embeds the "
+                                              "prompts (when the model has several)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="file paths in the table must stay inside this folder"),
+    as_json: bool = typer.Option(False, "--json", help="print the scores as JSON"),
+) -> None:
+    """Classify a column with class names alone (no trained head): prompt similarity, as CLIP does."""
+    import pandas as pd
+
+    from polymodal.modeldir import load_model
+    from polymodal.outputs import atomic_file, check_output_file
+    from polymodal.retrieval.zero_shot import zero_shot as class_scores
+
+    names = [n.strip() for value in classes for n in value.split(",") if n.strip()]
+    if not names:
+        raise DataError("--classes: no class names given; pass two or more, e.g. --classes cat,dog,bird")
+    if "{}" not in template:
+        raise DataError(f"--template {template!r} has no {{}} where the class name goes, e.g. 'a photo of a {{}}'")
+    if out is not None:
+        check_output_file(out, "zero-shot scores file")
+    fitted = load_model(model, data_root=data_root)
+    table = fitted.read_table(data, fill_absent=False)
+    if id_column is not None and id_column not in table.frame.columns:
+        raise DataError(f"{data}: no id column {id_column!r}; columns present: {', '.join(map(str, table.frame.columns))}")
+    scores = class_scores(fitted, table, column, names, template=template, text_column=text_column)
+    scores.index = pd.RangeIndex(len(scores), name="row")
+    if id_column is not None:
+        scores.insert(0, id_column, table.frame[id_column].to_numpy())
+    if out is not None:
+        with atomic_file(out, "zero-shot scores file") as tmp:
+            scores.to_csv(tmp)
+    if as_json:
+        typer.echo(scores.reset_index().to_json(orient="records"))
+    else:
+        typer.echo(scores.to_string(float_format=lambda v: f"{v:.4f}"))
+    missing = int(scores["predicted"].isna().sum())
+    typer.echo(f"{len(scores) - missing:,} rows scored against {len(names)} classes" +
+               (f"; {missing:,} rows had no usable {column!r}" if missing else "") +
+               (f"; scores: {out}" if out is not None else ""), err=True)

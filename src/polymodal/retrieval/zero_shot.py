@@ -42,8 +42,10 @@ def zero_shot(fitted: Any, data: Any, column: str, classes: Sequence[str],
     fitted = as_fitted(fitted)
     model = fitted.model
     if embedding_space(model, column) != "aligned":
+        aligned = list(getattr(getattr(model, "aligner", None), "names", []) or [])
         raise ConfigError(f"zero-shot classification needs a model that aligns column {column!r} with a text "
-                          "column (problem_type: alignment, or an align: section)")
+                          f"column; this model aligns {', '.join(map(repr, aligned)) if aligned else 'no columns'} "
+                          "(train one with problem_type: alignment, or an align: section)")
     texts = [n for n in model.aligner.names
              if get_modality(fitted.preprocessors[n].modality).free_text and n != column]
     if text_column is not None:

@@ -22,7 +22,7 @@ __all__ = ["Task", "register_task", "get_task", "task_names", "unregister_task",
            "MAXIMISED"]
 
 # Monitored values that improve upwards; every other one (losses, errors) improves downwards.
-MAXIMISED = ("val_accuracy", "val_f1_macro")
+MAXIMISED = ("val_accuracy", "val_f1_macro", "val_f1_micro")
 
 _CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray, bytes, bytearray)
 
@@ -132,6 +132,12 @@ class Task:
         """The value early stopping watches (``requested``: ``val_loss`` or a metric) and its mode."""
         return requested, "max" if requested in MAXIMISED else "min"
 
+    def calibrate(self, outputs: Any, target: torch.Tensor, labels: Mapping[str, Any],
+                  config: Any) -> dict[str, Any]:
+        """The label encoding after training, adjusted on the tuning rows' ``outputs`` (multi-label:
+        each label's decision threshold); unchanged by default."""
+        return dict(labels)
+
     # --- outputs --------------------------------------------------------------------
     def batch_outputs(self, model: nn.Module, batch: Mapping[str, Any]) -> Any:
         """What inference keeps of one batch (probabilities ``[B, K]``, values ``[B]``, …)."""
@@ -140,6 +146,10 @@ class Task:
 
     def read_out(self, head: nn.Module, output: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def take(self, outputs: Any, start: int, stop: int) -> Any:
+        """The outputs of rows ``start:stop`` (a stream cuts its batches' outputs by chunk)."""
+        return outputs[start:stop]
 
     def concat(self, parts: list[Any], labels: Mapping[str, Any]) -> Any:
         """The outputs of every batch together."""
@@ -154,6 +164,10 @@ class Task:
         out = pd.Series([None] * len(index), index=index, dtype=object)
         out.iloc[rows] = values
         return out
+
+    def probability_columns(self, labels: Mapping[str, Any]) -> list[str]:
+        """The names of ``probabilities``' columns (the classes)."""
+        return [str(c) for c in labels["classes"]]
 
     def probabilities(self, outputs: Any) -> np.ndarray | None:
         """``[N, K]`` class probabilities, or None when the task has none."""
@@ -229,5 +243,5 @@ def check_scalar_label(y: pd.Series, label: str) -> None:
     if any(isinstance(v, _CONTAINERS) for v in y.tolist()):
         raise DataError(
             f"label {label!r} holds lists or other containers; expected one value per row "
-            "(multilabel is not supported yet). Make it one class per row."
+            "for a set of labels per row, use problem_type: multilabel. Or make it one class per row."
         )

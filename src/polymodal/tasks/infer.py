@@ -15,6 +15,7 @@ from polymodal.data.schema import Schema, check_frame, infer_roles, require_inpu
 from polymodal.errors import ConfigError
 from polymodal.modalities.base import modality_of_role
 from polymodal.tasks.base import Task, get_task, task_names
+from polymodal.tasks.label_sets import split_labels
 
 __all__ = ["infer_schema", "schema_of", "choose_task", "check_align_columns", "alignable"]
 
@@ -70,11 +71,24 @@ def schema_of(frame: pd.DataFrame, config: Any) -> Schema:
     Raises:
         ConfigError, DataError: as ``infer_schema``; ``align.columns`` that are no input.
     """
+    if isinstance(config.label, list) and len(config.label) != 1:  # several labels: one head each
+        if config.problem_type not in ("auto", "multioutput"):
+            raise ConfigError(f"label: {config.label} names several columns, which needs problem_type: auto or "
+                              f"multioutput (got {config.problem_type!r}); set each label's task in head.targets")
+        return get_task("multioutput").custom_schema(frame, config)
+    if isinstance(config.label, list):
+        config = config.model_copy(update={"label": config.label[0]})
     if config.problem_type != "auto":
         custom = get_task(config.problem_type).custom_schema(frame, config)
         if custom is not None:
             return custom
-    schema = infer_schema(frame, config.label, config.columns, config.problem_type)
+    problem_type = config.problem_type
+    delimiter = getattr(config, "label_delimiter", None)
+    if delimiter is not None and config.label in frame.columns:  # 'cat|dog' cells: sets of labels
+        frame = frame.assign(**{config.label: split_labels(frame[config.label], delimiter)})
+        if problem_type == "auto":
+            problem_type = "multilabel"
+    schema = infer_schema(frame, config.label, config.columns, problem_type)
     if config.align is not None:
         check_align_columns(schema, config.align.columns)
     return schema

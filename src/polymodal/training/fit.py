@@ -23,8 +23,10 @@ from polymodal.training.devices import PRECISION, trainer_devices
 from polymodal.training.callbacks import (BestWeights, EpochSeeder, FiniteLoss, History, divergence_hint,
                                           nonfinite_weights)
 from polymodal.training.generative import SampleGrids, make_module
+from polymodal.training.loggers import ExperimentLog, open_experiment
 from polymodal.training.module import TrainingModule
 from polymodal.training.profile import time_split
+from polymodal.training.progress import progress_callbacks
 from polymodal.training.threads import LoadSampler, ThreadPolicy
 from polymodal.training.sampler import EpochSampler, row_lengths
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from polymodal.training.resume import RunDirectory
 
 __all__ = ["FitResult", "fit_model", "resolve_monitor"]
+
+log = logging.getLogger("polymodal")
 
 
 @dataclass
@@ -43,6 +47,7 @@ class FitResult:
     grids: dict = field(default_factory=dict)  # generation: {target: [(epoch, sample grid)]}
     profile: dict | None = None  # training.profile: seconds per phase (training.profile.time_split)
     world_size: int = 1  # processes that trained (DDP); each took batch_size rows per step
+    experiment: ExperimentLog | None = None  # training.logger's log: training.loggers.log_final_metrics ends it
 
 
 def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
@@ -69,9 +74,16 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     (started when the fit began) gives the thread policy its first look at the machine's load.
     ``callbacks``: more Lightning callbacks (a search's pruning, a caller's own), run after ours.
 
+    The per-epoch values go to ``cfg.logger``'s experiment log (``training.loggers``), and the
+    progress to stderr (``training.progress``).
+
     Raises:
+        ConfigError: ``cfg.logger`` needs a package that is not installed.
         TrainingError: the training loss or the final weights are NaN or infinite (diverged).
     """
+    experiment = open_experiment(cfg, seed)  # before anything trains: a missing extra is a ConfigError
+    if experiment is not None:
+        log.info(f"Logs: {experiment.where}")
     L.seed_everything(seed, workers=True, verbose=False)
     # Data order depends on (seed, epoch) only, and the loaders never draw from the global
     # RNG, so a run resumed at epoch k sees what an uninterrupted one would.
@@ -106,6 +118,7 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
     history, best = History(), BestWeights(monitor, mode)
     hint = divergence_hint(cfg.learning_rate, cfg.gradient_clip, precision)
     profiler = SimpleProfiler() if cfg.profile else None
+    show_bar, progress = progress_callbacks(cfg.progress_bar)
     with _quiet_lightning():
         trainer = L.Trainer(
             **trainer_devices(cfg), max_epochs=cfg.max_epochs, precision=PRECISION[precision],
@@ -114,21 +127,25 @@ def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalD
             callbacks=[ThreadPolicy(cfg.threads, load), FiniteLoss(hint), history, best,
                        EarlyStopping(monitor, patience=cfg.patience, mode=mode),
                        EpochSeeder(*[t for t in (train, sampler) if t is not None]), *extra, *saving.get("callbacks", []),
-                       *(callbacks or [])],
+                       *progress, *(callbacks or [])],
             plugins=saving.get("plugins"), enable_checkpointing=bool(saving), profiler=profiler,
-            logger=False, enable_model_summary=False,
-            num_sanity_val_steps=0, enable_progress_bar=cfg.progress_bar,
+            logger=experiment.logger if experiment is not None else False, enable_model_summary=False,
+            num_sanity_val_steps=0, enable_progress_bar=show_bar,
         )
         trainer.fit(module, train_loader, val_loader,
                     ckpt_path=checkpoint.ckpt_path if checkpoint is not None else None)
+    if experiment is not None:
+        experiment.step = trainer.global_step
     model.eval()
     bad = nonfinite_weights(model)
     if bad:  # a finite loss can still leave weights at inf (e.g. a NaN in an unused branch)
+        if experiment is not None:
+            experiment.logger.finalize("failed")
         raise TrainingError(f"training diverged: {len(bad)} weight tensors hold NaN or infinite values "
                             f"(e.g. {bad[0]}); no model was saved. Try: {hint}.")
     grids = next((c.grids for c in extra if isinstance(c, SampleGrids)), {})
     return FitResult(pd.DataFrame(history.rows), best.best_epoch, monitor, precision, grids,
-                     time_split(profiler) if profiler is not None else None, trainer.world_size)
+                     time_split(profiler) if profiler is not None else None, trainer.world_size, experiment)
 
 
 class _quiet_lightning:

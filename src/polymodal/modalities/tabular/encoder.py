@@ -65,14 +65,34 @@ class MLPTabularEncoder(nn.Module):
         self.n_numeric = n_numeric
         self.out_dim = opts.hidden_size
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> EncoderOutput:
+    def features(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The MLP's input ``[B, F]``: the numbers, their missing flags, each category's embedding."""
         parts: list[torch.Tensor] = []
         if self.n_numeric:
             parts += [batch["numeric"], batch["numeric_missing"]]  # [B, N] each
         if len(self.embeds):
             cats = batch["categorical"]  # [B, K]
             parts += [embed(cats[:, k]) for k, embed in enumerate(self.embeds)]  # [B, E_k] each
-        pooled = self.mlp(torch.cat(parts, dim=1))  # [B, D]
+        return torch.cat(parts, dim=1)  # [B, F]
+
+    def from_features(self, features: torch.Tensor) -> EncoderOutput:
+        """The encoder output of ``features [B, F]`` (see ``features``)."""
+        pooled = self.mlp(features)  # [B, D]
         tokens = pooled.unsqueeze(1)  # [B, 1, D]
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # [B, 1]
         return EncoderOutput(tokens=tokens, pooled=pooled, mask=mask)
+
+    def feature_groups(self) -> list[list[int]]:
+        """Per column, in the preprocessor's order (numeric, then categorical), the positions of
+        its features in ``features``: a number and its missing flag, or a category's embedding.
+        ``polymodal.explain`` sums integrated gradients over them, one importance per column."""
+        n = self.n_numeric
+        groups = [[i, n + i] for i in range(n)]
+        start = 2 * n
+        for embed in self.embeds:
+            groups.append(list(range(start, start + embed.embedding_dim)))
+            start += embed.embedding_dim
+        return groups
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> EncoderOutput:
+        return self.from_features(self.features(batch))

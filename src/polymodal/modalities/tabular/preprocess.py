@@ -185,6 +185,19 @@ class TabularPreprocessor:
             "categorical": np.array(ids, dtype=np.int64),
         }
 
+    def without(self, item: dict[str, np.ndarray] | None, column: str) -> dict[str, np.ndarray] | None:
+        """``item`` (a ``load`` result) with ``column``'s cell missing: what ablating one column of
+        the input means (``polymodal.explain``); ``None`` stays ``None``."""
+        if item is None:
+            return None
+        out = {key: value.copy() for key, value in item.items()}
+        if column in self.numeric:
+            i = self.numeric.index(column)
+            out["numeric"][i], out["numeric_missing"][i] = 0.0, 1.0  # as load encodes a missing number
+        else:
+            out["categorical"][self.categorical.index(column)] = 0  # missing or unknown category
+        return out
+
     # ------------------------------------------------------------------ train / batch
     def augment(self, item: dict[str, np.ndarray], generator: torch.Generator) -> dict[str, Any]:
         """No tabular augmentation: returns ``item`` unchanged."""
