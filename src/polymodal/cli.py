@@ -102,6 +102,7 @@ def fit(
     devices: Optional[int] = typer.Option(None, "--devices", help="processes or GPUs per machine; >1 trains with DDP"),
     num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="machines (started by torchrun / SLURM)"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="auto | ddp (training.strategy)"),
+    allow_urls: bool = typer.Option(False, "--allow-urls", help="image and audio cells may be URLs (allow_urls)"),
 ) -> None:
     """Train a model on a table and write a model directory (several processes: docs/distributed.md)."""
     from polymodal.cli_logging import quiet
@@ -114,7 +115,8 @@ def fit(
         check_output_folder(out, "model directory")
     cfg = _config_with(config, **{"training.max_epochs": epochs, "seed": seed, "training.accelerator": accelerator,
                                   "training.devices": devices, "training.num_nodes": num_nodes,
-                                  "training.strategy": strategy, "training.progress_bar": False if quiet() else None})
+                                  "training.strategy": strategy, "training.progress_bar": False if quiet() else None,
+                                  "allow_urls": True if allow_urls else None})
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
     predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
@@ -151,7 +153,8 @@ def evaluate(
     from polymodal.predictor import Predictor
 
     if robustness or report_dir is not None:
-        report_dir = check_output_dir(report_dir or Path("polymodal-reports"), "evaluation report")
+        report_dir = check_output_dir(report_dir or Path("polymodal-reports"),
+                                      "robustness report" if robustness else "evaluation report")
     predictor = Predictor.load(model, data_root=data_root, allow_urls=allow_urls)
     if robustness:
         write_robustness(predictor, data, report_dir, as_json, model, on_bad_input)

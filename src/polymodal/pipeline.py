@@ -22,6 +22,7 @@ from polymodal.data import Collator, MultimodalDataset
 from polymodal.data.dataset import LoadedInputs
 from polymodal.data.paths import PathGuard
 from polymodal.data.presence import Absences
+from polymodal.data.urls import fetch_for_fit
 from polymodal.data.schema import Schema
 from polymodal.data.skips import skip_summary
 from polymodal.data.tables import Table
@@ -87,8 +88,9 @@ def fit(config: Config, train_data: Any, tuning_data: Any = None, data_root: str
     if run is not None and run.has_preprocessors:
         fitted.preprocessors = run.load_preprocessors(fitted.preprocessors)
     else:
-        fit_frame = train.frame if data_root is None else \
-            PathGuard(train.base_dir, data_root).confine_frame(train.frame, fitted.preprocessors)
+        fit_frame = fetch_for_fit(train.frame, fitted.preprocessors, config.allow_urls)  # URL images' statistics
+        if data_root is not None:
+            fit_frame = PathGuard(train.base_dir, data_root).confine_frame(fit_frame, fitted.preprocessors)
         for pre in fitted.preprocessors.values():
             pre.fit(fit_frame, train.base_dir)
         if run is not None:

@@ -71,6 +71,22 @@ def test_a_url_cell_is_refused_until_urls_are_allowed(model):
     assert Predictor.load(folder / "model").fitted_.config.allow_urls is False
 
 
+def test_a_fit_reads_url_images_when_allowed(model, tmp_path):
+    folder, _ = model
+    frame = pd.read_csv(folder / "train.csv")
+    urls = _memory_table(folder, frame)
+    with pytest.raises(DataError, match="no training image could be read|reading URLs is off"):
+        Predictor(label="label", config=FAST, verbose=False).fit(Table(urls, folder, "urls.csv"))
+    remote = Predictor(label="label", config=FAST, verbose=False, allow_urls=True).fit(Table(urls, folder, "urls.csv"))
+    local = Predictor(label="label", config=FAST, verbose=False).fit(Table(frame, folder, "train.csv"))
+    assert remote.fit_info_["train_rows"] == local.fit_info_["train_rows"]
+    a, b = remote.preprocessors_["photo"], local.preprocessors_["photo"]
+    assert (a.mean_, a.std_) == (b.mean_, b.std_)  # the image statistics come from the same files
+    pd.testing.assert_frame_equal(remote.predict_proba(Table(frame, folder, "t.csv")),
+                                  local.predict_proba(Table(frame, folder, "t.csv")))
+    assert remote.config_.allow_urls is False  # the permission was this run's; the saved config keeps its own
+
+
 def test_urls_over_http_and_a_missing_file_skipped_with_its_reason(model, server, tmp_path):
     folder, _ = model
     frame = pd.read_csv(folder / "train.csv").head(6)

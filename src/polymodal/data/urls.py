@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from polymodal.data.paths import reads_files
 from polymodal.preprocessing import BadInput, OverLimit
 
-__all__ = ["UrlReader", "is_url", "MAX_BYTES", "TIMEOUT_S"]
+__all__ = ["UrlReader", "is_url", "fetch_for_fit", "MAX_BYTES", "TIMEOUT_S"]
 
 MAX_BYTES = 64 << 20  # 64 MiB: more than any image or clip a model reads
 TIMEOUT_S = 30.0
@@ -106,3 +106,26 @@ class UrlReader:
             return fsspec.filesystem(protocol, client_kwargs={"timeout": aiohttp.ClientTimeout(total=self.timeout)})
         return fsspec.filesystem(protocol)
 
+
+
+def fetch_for_fit(frame: Any, preprocessors: Mapping[str, Any], allowed: bool) -> Any:
+    """``frame`` with the URL cells that the file inputs' ``fit`` reads already read (when allowed):
+    a preprocessor's ``fit_rows`` first rows (every row without one). A URL that cannot be read
+    stays as it is: the fit skips it, and loading the rows reports it."""
+    if not allowed:
+        return frame
+    reader, updates = UrlReader(True), {}
+    for pre in preprocessors.values():
+        if not reads_files(pre):
+            continue
+        limit = getattr(pre, "fit_rows", None)
+        for column in pre.columns:
+            values = list(updates.get(column, frame[column].tolist()))
+            for i, value in enumerate(values[:len(values) if limit is None else limit]):
+                if is_url(value):
+                    try:
+                        values[i] = reader.fetch(value)
+                    except BadInput:
+                        pass
+            updates[column] = values
+    return frame.assign(**updates) if updates else frame

@@ -85,6 +85,11 @@ class ImagePreprocessor:
 
     modality: ClassVar[str] = "image"
 
+    @property
+    def fit_rows(self) -> int:
+        """The first rows ``fit`` reads (more only where some are unreadable)."""
+        return self.options.fit_images
+
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
