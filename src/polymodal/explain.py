@@ -77,7 +77,7 @@ def explain(fitted: Any, data: Any, n_steps: int = 32, batch_size: int = 64) -> 
     if fitted.model.head is None:
         raise ConfigError(f"explain scores a classification or regression model; this one is "
                           f"{schema.problem_type!r}")
-    if schema.problem_type == "multioutput":
+    if len(schema.label_columns) > 1:
         raise ConfigError(f"explain scores one label; this model predicts {len(schema.label_columns)} "
                           f"({', '.join(schema.label_columns)}). Train a model for the label to explain")
     table = fitted.read_table(data)

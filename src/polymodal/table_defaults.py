@@ -53,7 +53,7 @@ def _said_nothing(section: ModalityConfig) -> bool:
 
 def _small_table_text(config: Config, schema: Schema, rows: int, say: Callable[[str], None]) -> Config:
     text = schema.inputs("text")
-    if not text or rows > PRETRAINED_TEXT_ROWS or schema.problem_type == "generation":
+    if not text or rows > PRETRAINED_TEXT_ROWS:
         return config
     if not _said_nothing(config.section("text")) or any(c in config.column_overrides for c in text):
         return config

@@ -169,10 +169,13 @@ def test_constant_regression_label() -> None:
         infer_schema(frame, "y", problem_type="regression")
 
 
-def test_list_label_is_rejected() -> None:
+def test_a_list_label_is_multilabel_and_refused_as_classes() -> None:
     frame = pd.DataFrame({"x": range(2), "y": [["a"], ["b"]]})
-    with pytest.raises(DataError, match="label 'y' holds lists.*multilabel"):
-        infer_schema(frame, "y")
+    assert infer_schema(frame, "y").problem_type == "multilabel"
+    with pytest.raises(DataError, match="label 'y' holds lists.*problem_type: multilabel"):
+        infer_schema(frame, "y", problem_type="classification")
+    with pytest.raises(ConfigError, match="multioutput predicts several labels"):
+        infer_schema(frame, "y", problem_type="multioutput")
 
 
 def test_no_input_columns_left() -> None:
@@ -184,7 +187,7 @@ def test_no_input_columns_left() -> None:
 
 
 def test_unknown_problem_type() -> None:
-    with pytest.raises(ConfigError, match="problem_type 'multiclass' .*classification, regression"):
+    with pytest.raises(ConfigError, match="problem_type 'multiclass' .*classification, multilabel, multioutput, regression"):
         infer_schema(_mixed_frame(), "kind", problem_type="multiclass")
 
 

@@ -35,8 +35,24 @@ def _alignment() -> tuple[Any, tuple, torch.Tensor]:
     return head, (pooled, present), torch.arange(B)
 
 
+def _multilabel() -> tuple[Any, tuple, torch.Tensor]:
+    head = get_head("multilabel")(D, 3, hidden=4, pos_weight=torch.tensor([1.0, 4.0, 2.0]))
+    return head, (torch.randn(B, D, requires_grad=True),), torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+
+
+def _multioutput() -> tuple[Any, tuple, torch.Tensor]:
+    heads = {"kind": get_head("classification")(D, 3), "price": get_head("regression")(D, target_mean=5.0),
+             "tags": get_head("multilabel")(D, 2)}
+    head = get_head("multioutput")(heads, [3, 1, 2], [1, 1, 2], [lambda t: t.long(), lambda t: t.float(),
+                                                                 lambda t: t.float()],
+                                   [1.0, 0.5, 1.0], ["classification", "regression", "multilabel"])
+    target = torch.tensor([[2.0, 4.5, 1.0, 0.0], [0.0, 6.0, 0.0, 1.0]])  # class, value, two tags
+    return head, (torch.randn(B, D, requires_grad=True),), target
+
+
 EXAMPLES: dict[str, Callable[[], tuple[Any, tuple, torch.Tensor]]] = {
     "classification": _classification, "regression": _regression, "late": _late, "alignment": _alignment,
+    "multilabel": _multilabel, "multioutput": _multioutput,
 }
 
 

@@ -34,7 +34,8 @@ class MultiOutputHead(nn.Module):
     def split(self, output: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{target: its head's output}`` (a regression head's ``[B]``, a classifier's ``[B, K]``)."""
         parts = torch.split(output, self.out_widths, dim=1)
-        return {n: p.squeeze(1) if kind == "regression" else p for n, p, kind in zip(self.names, parts, self.kinds)}
+        # a head that reads out values (regression) gives one number per row, [B]; the others [B, K]
+        return {n: p.squeeze(1) if hasattr(self.heads[n], "values") else p for n, p in zip(self.names, parts)}
 
     def split_target(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
         parts = torch.split(target, self.target_widths, dim=1)

@@ -6,7 +6,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-import torchmetrics
 from torch import nn
 
 from polymodal.data.schema import Schema
@@ -108,6 +107,8 @@ class ClassificationTask(Task):
         )
 
     def training_metric(self, labels: Mapping[str, Any]) -> Any:
+        import torchmetrics  # here, not at import: it costs seconds that a command without training saves
+
         return torchmetrics.Accuracy(task="multiclass", num_classes=len(labels["classes"]))
 
     def update_metric(self, metric: Any, head: nn.Module, output: torch.Tensor, target: torch.Tensor) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torchmetrics.functional import classification as C
-from torchmetrics.functional import regression as R
+from typing import Any
+
+# torchmetrics is imported where a metric is computed: importing it costs seconds (it pulls scipy
+# and transformers) that a command which computes none (a refused input, --help) should not pay.
 
 __all__ = ["classification_metrics", "regression_metrics", "confusion_matrix"]
 
@@ -17,6 +19,7 @@ def classification_metrics(probs: torch.Tensor, target: torch.Tensor) -> dict[st
         probs: ``[N, K]`` class probabilities.
         target: ``[N]`` class indices.
     """
+    C = _functional("classification")
     k = probs.shape[1]
     pred = probs.argmax(dim=1)
     out = {
@@ -38,6 +41,7 @@ def classification_metrics(probs: torch.Tensor, target: torch.Tensor) -> dict[st
 
 def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """RMSE, MAE and R² for ``[N]`` predictions and targets."""
+    R = _functional("regression")
     pred, target = pred.double(), target.double()
     out = {
         "rmse": math.sqrt(R.mean_squared_error(pred, target).item()),
@@ -50,4 +54,11 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``[K, K]`` counts, rows = true class."""
-    return C.multiclass_confusion_matrix(pred, target, num_classes=num_classes)
+    return _functional("classification").multiclass_confusion_matrix(pred, target, num_classes=num_classes)
+
+
+def _functional(kind: str) -> Any:
+    """``torchmetrics.functional.<kind>``, imported on first use."""
+    import importlib
+
+    return importlib.import_module(f"torchmetrics.functional.{kind}")

@@ -9,9 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-import torchmetrics
 from torch import nn
-from torchmetrics.functional import classification as C
 
 from polymodal.data.schema import Schema
 from polymodal.errors import ConfigError, DataError
@@ -131,7 +129,9 @@ class MultiLabelTask(Task):
                                       pos_weight=None if weights is None else torch.tensor(weights))
 
     def training_metric(self, labels: Mapping[str, Any]) -> Any:
-        return torchmetrics.classification.MultilabelF1Score(num_labels=len(labels["classes"]), average="micro")
+        from torchmetrics.classification import MultilabelF1Score  # here, not at import
+
+        return MultilabelF1Score(num_labels=len(labels["classes"]), average="micro")
 
     def update_metric(self, metric: Any, head: nn.Module, output: torch.Tensor, target: torch.Tensor) -> None:
         metric(head.probabilities(output.detach()), target.int())
@@ -171,7 +171,9 @@ class MultiLabelTask(Task):
         return (full.gather(1, index) - without.gather(1, index)).squeeze(1)  # [N]
 
     def quality(self, outputs: torch.Tensor, target: torch.Tensor) -> float:
-        return float(C.multilabel_f1_score(outputs, target.int(), num_labels=outputs.shape[1], average="micro"))
+        from torchmetrics.functional.classification import multilabel_f1_score
+
+        return float(multilabel_f1_score(outputs, target.int(), num_labels=outputs.shape[1], average="micro"))
 
 
 def _decide(outputs: torch.Tensor, labels: Mapping[str, Any]) -> torch.Tensor:
@@ -202,6 +204,8 @@ def multilabel_metrics(probs: torch.Tensor, decided: torch.Tensor, target: torch
                        classes: list[str]) -> dict[str, Any]:
     """Micro- and macro-F1 of the decisions, mean average precision of the probabilities (over
     the labels that occur in ``target``), subset accuracy, and F1 per label."""
+    from torchmetrics.functional import classification as C
+
     k = probs.shape[1]
     truth = target.int()
     pred = decided.int()

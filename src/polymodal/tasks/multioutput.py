@@ -65,6 +65,10 @@ class MultiOutputTask(Task):
         require_inputs(roles, reasons, columns[0])
         return Schema(label=columns, problem_type=self.name, roles=roles, reasons=reasons)
 
+    def check_label(self, y: pd.Series, label: str) -> str:
+        raise ConfigError(f"problem_type: multioutput predicts several labels; label {label!r} is one column. "
+                          "Give label: a list of the columns (label: [a, b]), or choose the task of the one label")
+
     def fit_labels(self, frame: pd.DataFrame, schema: Schema, config: Any) -> dict[str, Any]:
         targets = []
         for column in schema.label_columns:

@@ -6,7 +6,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-import torchmetrics
 from pandas.api import types as ptypes
 from torch import nn
 
@@ -92,6 +91,8 @@ class RegressionTask(Task):
                                       target_mean=labels["target_mean"], target_std=labels["target_std"])
 
     def training_metric(self, labels: Mapping[str, Any]) -> Any:
+        import torchmetrics  # here, not at import (see classification.training_metric)
+
         return torchmetrics.MeanSquaredError(squared=False)
 
     def update_metric(self, metric: Any, head: nn.Module, output: torch.Tensor, target: torch.Tensor) -> None:
