@@ -104,15 +104,19 @@ def test_sigkill_mid_search_then_the_same_command_resumes_without_repeating_tria
             time.sleep(0.2)
             if not (tmp_path / "search" / "leaderboard.csv").is_file():  # after trial 0
                 continue
+            # Stop the search while its study is read, so that the trial seen running is still
+            # running when the kill lands (a trial can end between a look and a kill).
+            os.killpg(proc.pid, signal.SIGSTOP)
             try:
                 trials = _study(tmp_path).trials
-            except Exception:  # the database is being written: look again
-                continue
+            except Exception:  # the database was being written: look again
+                trials = []
             if [t.state.name for t in trials][:2] == ["COMPLETE", "RUNNING"]:
-                time.sleep(0.5)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
                 before = _study(tmp_path).trials
+            else:
+                os.killpg(proc.pid, signal.SIGCONT)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
