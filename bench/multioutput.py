@@ -5,7 +5,9 @@
 One polymodal model with ``label: [group, subgroup]`` (one trunk, a head each) against two
 separate models (``label: group``, ``label: subgroup``), all with the default settings, on the
 emoji benchmark's splits (val: early stopping). Prints each target's test accuracy and macro-F1
-for both, and the training time of the one model against the two together.
+for both, and the training time of the one model against the two together; with several
+``--seeds``, each seed's line and then the means (one seed's run moves a target by about two
+points: compare means).
 """
 from __future__ import annotations
 
@@ -51,25 +53,37 @@ def fit(label, paths: dict[str, Path], work: Path, seed: int) -> tuple[dict, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "polymodal" / "emoji")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()
     logging.getLogger("polymodal").setLevel(logging.WARNING)
     paths = tables(args.work_dir)
     print(f"train {len(pd.read_csv(paths['train'])):,} / val {len(pd.read_csv(paths['val'])):,} / "
           f"test {len(pd.read_csv(paths['test'])):,} emoji")
-    both, both_seconds, both_epochs = fit(list(TARGETS), paths, args.work_dir, args.seed)
-    print(f"one model, label: [group, subgroup]: {both_epochs} epochs, {both_seconds:.1f}s")
-    separate_seconds = 0.0
+    runs = []
+    for seed in args.seeds:
+        both, both_seconds, both_epochs = fit(list(TARGETS), paths, args.work_dir, seed)
+        print(f"seed {seed}: one model, label: [group, subgroup]: {both_epochs} epochs, {both_seconds:.1f}s")
+        run = {"one seconds": both_seconds, "separate seconds": 0.0}
+        for target in TARGETS:
+            alone, seconds, epochs = fit(target, paths, args.work_dir, seed)
+            run["separate seconds"] += seconds
+            run[f"one {target}"], run[f"separate {target}"] = both[f"{target}.accuracy"], alone["accuracy"]
+            gap = 100 * (both[f"{target}.accuracy"] - alone["accuracy"])
+            print(f"seed {seed}: {target:<9} one model accuracy {both[f'{target}.accuracy']:.4f} (macro-F1 "
+                  f"{both[f'{target}.f1_macro']:.4f})   separate {alone['accuracy']:.4f} (macro-F1 "
+                  f"{alone['f1_macro']:.4f}; {epochs} epochs, {seconds:.1f}s)   difference {gap:+.1f} points")
+        print(f"seed {seed}: training time: one model {both_seconds:.1f}s, two separate models "
+              f"{run['separate seconds']:.1f}s ({both_seconds / run['separate seconds']:.2f}x); unknown test "
+              f"labels left out: {both['n_unknown_label']}", flush=True)
+        runs.append(run)
+    mean = pd.DataFrame(runs).mean()
+    print(f"mean over {len(runs)} seed(s):")
     for target in TARGETS:
-        alone, seconds, epochs = fit(target, paths, args.work_dir, args.seed)
-        separate_seconds += seconds
-        gap = 100 * (both[f"{target}.accuracy"] - alone["accuracy"])
-        print(f"{target:<9} one model accuracy {both[f'{target}.accuracy']:.4f} (macro-F1 "
-              f"{both[f'{target}.f1_macro']:.4f})   separate {alone['accuracy']:.4f} (macro-F1 "
-              f"{alone['f1_macro']:.4f}; {epochs} epochs, {seconds:.1f}s)   difference {gap:+.1f} points")
-    print(f"training time: one model {both_seconds:.1f}s, two separate models {separate_seconds:.1f}s "
-          f"({both_seconds / separate_seconds:.2f}x)")
-    print(f"unknown test labels left out: {both['n_unknown_label']} (one model)")
+        gap = 100 * (mean[f"one {target}"] - mean[f"separate {target}"])
+        print(f"  {target:<9} one model {mean[f'one {target}']:.4f}   separate {mean[f'separate {target}']:.4f}"
+              f"   difference {gap:+.1f} points")
+    print(f"  training time: one model {mean['one seconds']:.1f}s, two separate models "
+          f"{mean['separate seconds']:.1f}s ({mean['one seconds'] / mean['separate seconds']:.2f}x)")
 
 
 if __name__ == "__main__":

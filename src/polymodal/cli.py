@@ -89,7 +89,8 @@ def _config_with(config: Optional[Path], **overrides) -> dict:
 @_errors_to_exit
 def fit(
     train: str = typer.Option(..., "--train", help="training table (CSV/Parquet/JSONL) or class folder"),
-    label: Optional[str] = typer.Option(None, "--label", help="column to predict (or label: in the config)"),
+    label: Optional[list[str]] = typer.Option(None, "--label", help="column to predict (or label: in the config); "
+                                              "repeat it for several labels in one model"),
     out: Path = typer.Option(..., "--out", help="model directory to write"),
     tuning: Optional[str] = typer.Option(None, "--tuning", help="tuning table for early stopping (default: split off)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config"),
@@ -118,7 +119,8 @@ def fit(
                                   "training.strategy": strategy, "training.progress_bar": False if quiet() else None,
                                   "allow_urls": True if allow_urls else None})
     checkpoints = checkpoint_dir or default_checkpoint_dir(out)
-    predictor = Predictor(label=label, config=cfg, data_root=data_root).fit(
+    labels = (label[0] if len(label) == 1 else list(label)) if label else None
+    predictor = Predictor(label=labels, config=cfg, data_root=data_root).fit(
         train, tuning_data=tuning, checkpoint_dir=checkpoints, resume=resume)
     try:
         predictor.save(out)

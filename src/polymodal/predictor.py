@@ -28,7 +28,8 @@ class Predictor:
     """Fit a multimodal model on a table, then evaluate, predict, save and load it.
 
     Args:
-        label: the column to predict (or set ``label:`` in the config).
+        label: the column to predict, or a list of columns for one model of several labels
+            (or set ``label:`` in the config).
         config: a ``Config``, a dict, or the path of a YAML file; None for defaults.
         problem_type: a task name (``"classification"``, ``"regression"`` …); inferred when None.
         verbose: log the schema, progress and a summary.
@@ -51,7 +52,7 @@ class Predictor:
     the reports chunk by chunk, for tables whose predictions do not fit in memory either.
     """
 
-    def __init__(self, label: str | None = None, config: Any = None,
+    def __init__(self, label: str | list[str] | None = None, config: Any = None,
                  problem_type: str | None = None, verbose: bool = True,
                  data_root: str | Path | None = None, allow_urls: bool | None = None):
         self.label = label

@@ -148,21 +148,26 @@ def test_several_labels_in_one_model_through_the_cli(emoji, tmp_path):
         frame = pd.read_parquet(emoji[split])
         frame.assign(n_keywords=frame["keywords"].map(len).astype(float) + 0.5).to_parquet(work / f"mo-{split}.parquet")
     config = tmp_path / "several.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "label": ["group", "keywords", "n_keywords"],
-                                      "columns": {"subgroup": "ignore"}, "head": {"loss_weights": {"group": 2.0}}}))
+    config.write_text(yaml.safe_dump({**FAST, "label": None, "columns": {"subgroup": "ignore"},
+                                      "head": {"loss_weights": {"group": 2.0}}}))
     cli = functools.partial(_cli, work)
 
-    fit = cli("fit", "--train", "mo-train.parquet", "--config", str(config), "--out", str(tmp_path / "m"))
+    fit = cli("fit", "--train", "mo-train.parquet", "--config", str(config), "--out", str(tmp_path / "m"),
+              "--label", "group", "--label", "keywords", "--label", "n_keywords")
     assert fit.returncode == 0, fit.stderr
     for line in ("group     label  classification", "keywords  label  multilabel", "n_keywords  label  regression"):
         assert " ".join(line.split()) in " ".join(fit.stderr.split())
     labels = json.loads((tmp_path / "m" / "labels.json").read_text())
     assert [t["column"] for t in labels["outputs"]] == ["group", "keywords", "n_keywords"]
     assert labels["loss_weights"] == [2.0, 1.0, 1.0]
+    history = pd.read_csv(tmp_path / "m" / "history.csv")  # the mean of accuracy, micro-F1 and R², per epoch
+    assert {"train_score", "val_score"} <= set(history.columns) and history["val_score"].le(1.0).all()
     evaluate = cli("evaluate", str(tmp_path / "m"), "--data", "mo-test.parquet", "--json")
     assert evaluate.returncode == 0, evaluate.stderr
     metrics = json.loads(evaluate.stdout)
     assert {"group.accuracy", "keywords.f1_micro", "keywords.map", "n_keywords.rmse"} <= set(metrics)
+    parts = (metrics["group.accuracy"], metrics["keywords.f1_micro"], metrics["n_keywords.r2"])
+    assert metrics["score"] == pytest.approx(np.mean(parts))
     predict = cli("predict", str(tmp_path / "m"), "--data", "mo-test.parquet", "--out", str(tmp_path / "p.csv"))
     assert predict.returncode == 0, predict.stderr
     out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
@@ -185,5 +190,39 @@ def test_several_labels_bad_settings(emoji):
     with pytest.raises(ConfigError, match="head.loss_weights names \\['nope'\\]"):
         Predictor(config={**base, "columns": {"keywords": "ignore"}, "head": {"loss_weights": {"nope": 1.0}}},
                   data_root=emoji["train"].parent).fit(emoji["train"])
+    with pytest.raises(DataError, match="label column 'nope' not in the table; columns are: "):
+        schema_of(frame, load_config({**base, "label": ["group", "nope"]}))
     with pytest.raises(DataError, match="regression needs numbers"):
         schema_of(frame, load_config({**base, "head": {"targets": {"group": "regression"}}}))
+
+
+def test_the_score_of_several_labels_is_the_mean_of_their_metrics():
+    import torchmetrics
+
+    from polymodal.tasks.mean_metric import MeanOfMetrics
+
+    score = MeanOfMetrics({"a": torchmetrics.Accuracy(task="multiclass", num_classes=3), "b": torchmetrics.R2Score()})
+    score.parts["a"].update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 1]))  # accuracy 0.5
+    score.parts["b"].update(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 4.0]))
+    score.update()
+    r2 = 1 - 1 / np.var([1.0, 2.0, 4.0]) / 3
+    assert score.values() == pytest.approx({"a": 0.5, "b": r2})
+    assert float(score.compute()) == pytest.approx((0.5 + r2) / 2)
+    score.reset()
+    score.parts["a"].update(torch.tensor([1]), torch.tensor([1]))
+    score.parts["b"].update(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]))
+    score.update()
+    assert float(score.compute()) == pytest.approx(1.0)  # nothing of the batch before the reset is left
+
+
+def test_several_labels_early_stop_on_their_mean_score_and_a_monitor_not_logged_is_refused():
+    from polymodal.tasks import get_task
+    from polymodal.training.fit import resolve_monitor
+
+    assert resolve_monitor("auto", get_task("multioutput")) == ("val_score", "max")
+    assert resolve_monitor("val_loss", get_task("multioutput")) == ("val_loss", "min")
+    assert resolve_monitor("auto", get_task("classification")) == ("val_loss", "min")
+    assert resolve_monitor("val_f1_micro", get_task("multilabel")) == ("val_f1_micro", "max")
+    with pytest.raises(ConfigError, match="val_score is not logged by a classification model; use val_loss or "
+                                          "val_accuracy"):
+        resolve_monitor("val_score", get_task("classification"))

@@ -120,7 +120,7 @@ class TrainingConfig(_Strict):
     warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     patience: int = Field(6, ge=1, description="epochs without improvement before stopping")
-    monitor: Literal["auto", "val_loss", "val_accuracy", "val_f1_macro", "val_rmse"] = "auto"
+    monitor: Literal["auto", "val_loss", "val_accuracy", "val_f1_micro", "val_rmse", "val_score"] = "auto"
     tuning_fraction: float = Field(0.1, gt=0.0, lt=0.9)
     precision: Literal["auto", "32", "bf16", "16"] = Field(
         "auto", description="auto = bf16 where bf16 matmuls are fast, else 32; 16 = fp16 mixed (CUDA only)")

@@ -22,7 +22,7 @@ __all__ = ["Task", "register_task", "get_task", "task_names", "unregister_task",
            "MAXIMISED"]
 
 # Monitored values that improve upwards; every other one (losses, errors) improves downwards.
-MAXIMISED = ("val_accuracy", "val_f1_macro", "val_f1_micro")
+MAXIMISED = ("val_accuracy", "val_f1_macro", "val_f1_micro", "val_score")
 
 _CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray, bytes, bytearray)
 
@@ -42,6 +42,7 @@ class Task:
         metric_name: the main metric, in ``score``'s output and in the training log
             (``val_<metric_name>``); None = only the loss.
         summary: the metric keys a one-line summary shows.
+        default_monitor: what ``training.monitor: auto`` watches.
     """
 
     name: str = ""
@@ -51,6 +52,7 @@ class Task:
     targets_are_groups: bool = False
     metric_name: str | None = None
     summary: tuple[str, ...] = ()
+    default_monitor: str = "val_loss"
 
     # --- schema ---------------------------------------------------------------------
     def claims(self, y: pd.Series) -> bool:
@@ -129,7 +131,15 @@ class Task:
         raise NotImplementedError
 
     def monitor(self, requested: str) -> tuple[str, str]:
-        """The value early stopping watches (``requested``: ``val_loss`` or a metric) and its mode."""
+        """The value early stopping watches (``requested``: ``val_loss`` or a metric) and its mode.
+
+        Raises:
+            ConfigError: a value this task does not log.
+        """
+        logged = ["val_loss"] + ([f"val_{self.metric_name}"] if self.metric_name else [])
+        if requested not in logged:
+            raise ConfigError(f"training.monitor: {requested} is not logged by a {self.name} model; "
+                              f"use {' or '.join(logged)}")
         return requested, "max" if requested in MAXIMISED else "min"
 
     def calibrate(self, outputs: Any, target: torch.Tensor, labels: Mapping[str, Any],

@@ -54,10 +54,11 @@ def resolve_monitor(requested: str, task: Any) -> tuple[str, str]:
     """The metric early stopping and best-weights selection watch, and its direction.
 
     Args:
-        requested: ``training.monitor`` (``auto`` = ``val_loss``).
+        requested: ``training.monitor`` (``auto``: the task's ``default_monitor``, ``val_loss``
+            but for several labels in one model).
         task: the ``polymodal.tasks.Task``, which says what it can monitor.
     """
-    return task.monitor("val_loss" if requested == "auto" else requested)
+    return task.monitor(task.default_monitor if requested == "auto" else requested)
 
 
 def fit_model(model: MultimodalModel, train: MultimodalDataset, val: MultimodalDataset,
