@@ -72,6 +72,11 @@ class ConditionalGAN(GenerativeModel):
             raise ValueError("discriminator: auxiliary needs label: (a column of classes)")
         self.target = target
         width = int(settings["width"])
+        # No dropout in what conditions the generator: noise there is variety in training that
+        # sampling (in eval mode) lacks; z is the generator's only source of it.
+        for module in conditions.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
         self.generator = Generator(conditions, decoder_for(pre, z + conditions.out_dim, width))
         body = decoding_of(pre).critic(**pre.encoder_inputs(), width=width)
         self.critic = Critic(body, critic_conditions, settings["discriminator"], num_classes)
