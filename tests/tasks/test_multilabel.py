@@ -152,6 +152,10 @@ def test_several_labels_in_one_model_through_the_cli(emoji, tmp_path):
                                       "head": {"loss_weights": {"group": 2.0}}}))
     cli = functools.partial(_cli, work)
 
+    wrong = cli("fit", "--train", "mo-train.parquet", "--config", str(config), "--out", str(tmp_path / "w"),
+                "--label", "group", "--label", "nope")
+    assert wrong.returncode != 0 and "label column 'nope' not in the table" in wrong.stderr
+    assert not (tmp_path / "w").exists()
     fit = cli("fit", "--train", "mo-train.parquet", "--config", str(config), "--out", str(tmp_path / "m"),
               "--label", "group", "--label", "keywords", "--label", "n_keywords")
     assert fit.returncode == 0, fit.stderr
