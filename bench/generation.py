@@ -15,8 +15,8 @@ audio ↔ image (the multimodal VAE), each scored by a reference classifier.
 - **av-audio2image**, **av-image2audio**: one multimodal VAE over ``image`` and ``audio`` of the
   av-digits train split; from each test clip (speakers never heard in training) an image is
   made and labelled by an image reference classifier; from each test image a clip is made and
-  labelled by the av-digits audio-only classifier (the fusion bench's settings; ``--audio-model``
-  reuses a saved one).
+  labelled by the av-digits audio-only classifier (the fusion bench's settings, trained once and
+  kept in the work folder; ``--audio-model`` names another saved one).
 
 Every line gives the wall time. ``--figures DIR`` writes sample grids and a few WAVs there.
 """
@@ -63,6 +63,7 @@ def _example(name: str) -> dict[str, Any]:
 
 FASHION = {"vae": _example("generate_vae.yaml"), "gan": _example("generate_gan.yaml")}
 MVAE = _example("generate_mvae.yaml")
+AV_ROWS = ["av-audio2image", "av-image2audio"]
 DIGIT_REFERENCE = {"label": "label", "problem_type": "classification",
                    "columns": {"image": "image", "audio": "ignore", "speaker": "ignore"},  # the image alone
                    "image": {"preprocess": {"size": 16, "grayscale": True},
@@ -136,19 +137,71 @@ def fashion_baseline(tables: dict[str, Path], reference: Predictor, work: Path) 
     return {"conditional_accuracy": float(np.mean(predicted == test["label"].to_numpy())), "frechet_distance": fd}
 
 
+def _epochs(config: dict[str, Any], epochs: dict[str, Any], key: str) -> dict[str, Any]:
+    """``config`` with ``max_epochs`` from ``--epochs`` when it names ``key``."""
+    if key not in epochs:
+        return config
+    return {**config, "training": {**config["training"], "max_epochs": int(epochs[key])}}
+
+
+def _audio_figures(model: Predictor, picks: pd.DataFrame, tables: dict[str, Path], work: Path, figures: Path,
+                   name: str) -> None:
+    """The grid of the clips made from one test image per digit, and the WAVs of 0, 3 and 7."""
+    made = model.generate(Table(picks.drop(columns=["audio"]), tables["test"].parent, "test images"),
+                          n=1, seed=0, target="audio", out=work / f"{name}-grid", keep_arrays=False)
+    shutil.copy(made.grid, figures / f"{name}.png")
+    for digit in (0, 3, 7):
+        shutil.copy(work / f"{name}-grid" / made.table[made.table["row"] == digit]["audio"].iloc[0],
+                    figures / f"{name}_{digit}.wav")
+
+
+def av_digits(args: argparse.Namespace, only: set[str], work: Path) -> list[dict[str, Any]]:
+    """The av-digits rows: the multimodal VAE, audio → image and image → audio."""
+    tables = build_av_digits(None, work / "av-digits")
+    rows = []
+    audio = None
+    if "av-image2audio" in only:
+        audio_config = {**AV_DIGITS, "columns": {**AV_DIGITS["columns"], "image": "ignore"}}
+        audio = Predictor.load(args.audio_model) if args.audio_model is not None else \
+            cached(work / "av-digits-audio-classifier", "audio-only classifier",
+                   lambda: Predictor(config=audio_config).fit(str(tables["train"]), str(tables["val"])))
+    test = pd.read_csv(tables["test"])
+    picks = test.groupby("label").head(1).sort_values("label")
+    start = time.perf_counter()
+    mvae = Predictor(config=_epochs(MVAE, args.epochs, "mvae")).fit(str(tables["train"]), str(tables["val"]))
+    seconds = time.perf_counter() - start
+    mvae.save(work / "av-mvae")
+    if "av-audio2image" in only:
+        ref = cached(work / "av-digits-image-classifier", "digit image classifier",
+                     lambda: Predictor(config=DIGIT_REFERENCE).fit(str(tables["train"]), str(tables["val"])))
+        metrics = mvae.evaluate_samples(str(tables["test"]), reference=ref, train=str(tables["train"]), target="image")
+        rows.append(report("av-audio2image", metrics, seconds))
+    if "av-image2audio" in only:
+        metrics = mvae.evaluate_samples(str(tables["test"]), reference=audio, target="audio", cas=False)
+        rows.append(report("av-image2audio", metrics, seconds))
+    if args.figures:
+        made = mvae.generate(Table(picks.drop(columns=["image"]), tables["test"].parent, "test clips"),
+                             n=8, seed=0, target="image", out=work / "av-grid-image", keep_arrays=False)
+        shutil.copy(made.grid, args.figures / "generation_av_audio_to_image.png")
+        _audio_figures(mvae, picks, tables, work, args.figures, "generation_av_image_to_audio")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=None,
-                        choices=["fashion-vae", "fashion-gan", "fashion-baseline", "av-audio2image", "av-image2audio"])
+                        choices=["fashion-vae", "fashion-gan", "fashion-baseline", *AV_ROWS])
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/polymodal-bench-generation"))
     parser.add_argument("--train-rows", type=int, default=None, help="Fashion-MNIST training rows (default all)")
-    parser.add_argument("--cas-rows", type=int, default=10_000, help="samples CAS trains on")
+    parser.add_argument("--cas-rows", type=int, default=None,
+                        help="samples CAS trains on (default: one per training row, as many as the real data)")
     parser.add_argument("--audio-model", type=Path, default=None, help="a saved av-digits audio-only classifier")
     parser.add_argument("--figures", type=Path, default=None, help="write sample grids and WAVs here")
-    parser.add_argument("--epochs", type=json.loads, default={}, help='e.g. \'{"vae": 4, "gan": 2, "mvae": 30}\'')
+    parser.add_argument("--epochs", type=json.loads, default={},
+                        help='e.g. \'{"vae": 4, "gan": 2, "mvae": 30}\'')
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    only = set(args.only or ["fashion-vae", "fashion-gan", "fashion-baseline", "av-audio2image", "av-image2audio"])
+    only = set(args.only or ["fashion-vae", "fashion-gan", "fashion-baseline", *AV_ROWS])
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -163,9 +216,7 @@ def main() -> None:
         for kind in ("vae", "gan"):
             if f"fashion-{kind}" not in only:
                 continue
-            config = FASHION[kind]
-            if kind in args.epochs:
-                config = {**config, "training": {**config["training"], "max_epochs": int(args.epochs[kind])}}
+            config = _epochs(FASHION[kind], args.epochs, kind)
             start = time.perf_counter()
             model = Predictor(config=config).fit(str(tables["train"]))
             seconds = time.perf_counter() - start
@@ -177,39 +228,8 @@ def main() -> None:
                 grid = model.generate([{"label": c} for c in FASHION_MNIST_CLASSES], n=10, seed=0,
                                       out=work / f"fashion-{kind}-grid", keep_arrays=False).grid
                 shutil.copy(grid, args.figures / f"generation_fashion_{kind}.png")
-    if only & {"av-audio2image", "av-image2audio"}:
-        tables = build_av_digits(None, work / "av-digits")
-        config = MVAE if "mvae" not in args.epochs else \
-            {**MVAE, "training": {**MVAE["training"], "max_epochs": int(args.epochs["mvae"])}}
-        start = time.perf_counter()
-        mvae = Predictor(config=config).fit(str(tables["train"]), str(tables["val"]))
-        seconds = time.perf_counter() - start
-        mvae.save(work / "av-mvae")
-        if "av-audio2image" in only:
-            ref = cached(work / "av-digits-image-classifier", "digit image classifier",
-                         lambda: Predictor(config=DIGIT_REFERENCE).fit(str(tables["train"]), str(tables["val"])))
-            metrics = mvae.evaluate_samples(str(tables["test"]), reference=ref, train=str(tables["train"]), target="image")
-            rows.append(report("av-audio2image", metrics, seconds))
-        if "av-image2audio" in only:
-            if args.audio_model is not None:
-                audio = Predictor.load(args.audio_model)
-            else:
-                audio_config = {**AV_DIGITS, "columns": {**AV_DIGITS["columns"], "image": "ignore"}}
-                audio = timed("audio-only classifier", lambda: Predictor(config=audio_config).fit(str(tables["train"]), str(tables["val"])))
-            metrics = mvae.evaluate_samples(str(tables["test"]), reference=audio, target="audio", cas=False)
-            rows.append(report("av-image2audio", metrics, seconds))
-        if args.figures:
-            test = pd.read_csv(tables["test"])
-            picks = test.groupby("label").head(1).sort_values("label")
-            made = mvae.generate(Table(picks.drop(columns=["image"]), tables["test"].parent, "test clips"),
-                                 n=8, seed=0, target="image", out=work / "av-grid-image", keep_arrays=False)
-            shutil.copy(made.grid, args.figures / "generation_av_audio_to_image.png")
-            made = mvae.generate(Table(picks.drop(columns=["audio"]), tables["test"].parent, "test images"),
-                                 n=1, seed=0, target="audio", out=work / "av-grid-audio", keep_arrays=False)
-            shutil.copy(made.grid, args.figures / "generation_av_image_to_audio.png")
-            for digit in (0, 3, 7):
-                shutil.copy(work / "av-grid-audio" / made.table[made.table["row"] == digit]["audio"].iloc[0],
-                            args.figures / f"generation_av_image_to_audio_{digit}.wav")
+    if only & set(AV_ROWS):
+        rows += av_digits(args, only, work)
     print(json.dumps(rows, indent=1))
 
 

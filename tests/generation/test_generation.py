@@ -71,7 +71,8 @@ def vae(fashion: Path) -> Predictor:
 
 
 @pytest.mark.parametrize("model, extra", [("vae", {}), ("gan", {}), ("gan", {"discriminator": "auxiliary",
-                                                                             "gan_loss": "nonsaturating"})])
+                                                                             "gan_loss": "nonsaturating"}),
+                                          ("gan", {"mode_seeking": 1.0})])
 def test_label_to_image_fits_samples_repeatably_and_survives_save(fashion: Path, tmp_path: Path, model, extra):
     predictor = Predictor(config=_config(model, **extra)).fit(str(fashion / "train.csv"))
     conditions = [{"label": "Trouser"}, {"label": "Dress"}]
@@ -89,6 +90,28 @@ def test_label_to_image_fits_samples_repeatably_and_survives_save(fashion: Path,
     grid = "plots/samples_image.png"
     assert (tmp_path / "again" / grid).read_bytes() == (tmp_path / "m" / grid).read_bytes()
     assert (tmp_path / "again" / "plots" / "curves.png").is_file()
+
+
+def test_mode_seeking_penalises_a_generator_that_ignores_its_noise(fashion: Path):
+    predictor = Predictor(config=_config("gan", mode_seeking=1.0)).fit(str(fashion / "train.csv"))
+    history = predictor.fitted_.history
+    assert np.isfinite(history["train_g_mode_seeking"]).all() and (history["train_g_mode_seeking"] > 0).all()
+    from polymodal.data import Collator, MultimodalDataset
+
+    fitted, model = predictor.fitted_, predictor.fitted_.model
+    loaded, target = fitted.load_inputs(fitted.read_table(str(fashion / "train.csv")), labelled=True)
+    batch = Collator(fitted.preprocessors)([MultimodalDataset(loaded, fitted.preprocessors, target)[i] for i in range(8)])
+    noise = torch.randn(8, model.latent_dim)
+    model.eval()
+    _, uses = model.generator_loss(batch, noise)
+    decoder = model.generator.decoder
+    z = model.latent_dim
+    with torch.no_grad():
+        decoder.project.weight[:, :z] = 0.0  # the first layer drops the noise: one sample per condition
+    _, ignores = model.generator_loss(batch, noise)
+    assert ignores["g_mode_seeking"] > 1e4 > uses["g_mode_seeking"]
+    with pytest.raises(ConfigError, match="mode_seeking is for model: gan"):
+        load_config(_config("vae", mode_seeking=1.0))
 
 
 def test_samples_follow_their_condition_row_not_the_batch(vae: Predictor):

@@ -42,6 +42,11 @@ class GenerateConfig(_Strict):
     gan_loss: Literal["hinge", "nonsaturating"] = "hinge"
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the generator's weights (gan)")
     critic_steps: int = Field(1, ge=1, description="discriminator updates per generator update (gan)")
+    mode_seeking: float = Field(
+        0.0, ge=0.0, description="gan: weight of the mode-seeking term (Mao et al. 2019): each generator "
+        "step also makes a second sample of every row from other noise and is penalised by the inverse of "
+        "how far apart the two samples are per unit of noise distance, against samples of a class that all "
+        "look alike. 0 = off")
 
     @model_validator(mode="after")
     def _shape(self) -> "GenerateConfig":
@@ -55,4 +60,6 @@ class GenerateConfig(_Strict):
             raise ValueError("generate.columns is for model: mvae; vae and gan generate one target")
         if self.label_weight and self.model != "mvae":
             raise ValueError("generate.label_weight is for model: mvae (a vae or gan reads the label as a condition)")
+        if self.mode_seeking and self.model != "gan":
+            raise ValueError(f"generate.mode_seeking is for model: gan, not {self.model}")
         return self

@@ -6,7 +6,9 @@
   label class (``label:`` is needed); G is rewarded when its samples are classified as their
   row's class.
 
-Losses: ``hinge`` or ``nonsaturating``. The generator's weights are averaged
+Losses: ``hinge`` or ``nonsaturating``; with ``mode_seeking: w`` the generator's loss adds
+``w / (mean over rows of mean|G(z1, c) - G(z2, c)| / mean|z1 - z2|, + eps)`` (Mao et al. 2019, MSGAN), two noises
+per row, both samples scored by the critic. The generator's weights are averaged
 (``torch.optim.swa_utils.AveragedModel`` with an EMA of decay ``ema``); sampling uses the
 average. The critic's conditions are encoded by encoders of its own (trained by its loss
 only), the generator's by the model's ``conditions``.
@@ -37,7 +39,10 @@ class Generator(nn.Module):
         self.decoder = decoder
 
     def forward(self, batch: Mapping[str, Any], noise: torch.Tensor) -> torch.Tensor:
-        c = self.conditions(batch)
+        """One sample per row: ``noise [B, Z]`` → ``[B, ...]``; ``noise [k*B, Z]`` → ``k`` per row,
+        the ``j``-th of every row in rows ``j*B .. (j+1)*B - 1`` (the conditions encoded once)."""
+        c = self.conditions(batch)  # [B, C]
+        c = c.repeat(noise.shape[0] // c.shape[0], 1)  # [k*B, C]
         return self.decoder(torch.cat([noise.to(c.dtype), c], dim=1))
 
 
@@ -83,6 +88,7 @@ class ConditionalGAN(GenerativeModel):
         self.average = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(float(settings["ema"])),
                                      use_buffers=True)
         self.hinge = settings["gan_loss"] == "hinge"
+        self.mode_seeking = float(settings.get("mode_seeking", 0.0))
 
     @property
     def conditions(self) -> Conditions:  # type: ignore[override]
@@ -113,10 +119,22 @@ class ConditionalGAN(GenerativeModel):
 
     def generator_loss(self, batch: Mapping[str, Any], noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
         _, rows = self._real(batch)
-        d_fake, cls_fake = self.critic(self.generator(batch, noise), batch)
-        loss = masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows)
-        aux = self._aux(cls_fake, batch, rows)
-        return loss + aux, {"g_loss": loss.detach()}
+        if not self.mode_seeking:
+            d_fake, cls_fake = self.critic(self.generator(batch, noise), batch)
+            loss = masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows)
+            return loss + self._aux(cls_fake, batch, rows), {"g_loss": loss.detach()}
+        other = torch.randn_like(noise)
+        fakes = self.generator(batch, torch.cat([noise, other]))  # [2B, ...]: two samples per row
+        losses, aux = [], torch.zeros((), device=noise.device)
+        for fake in fakes.chunk(2):
+            d_fake, cls_fake = self.critic(fake, batch)
+            losses.append(masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows))
+            aux = aux + self._aux(cls_fake, batch, rows) / 2
+        first, second = fakes.float().flatten(1).chunk(2)  # [B, P] each
+        spread = (first - second).abs().mean(1) / (noise - other).abs().mean(1).float()  # [B]
+        seeking = 1.0 / (masked_mean(spread, rows) + 1e-5)
+        loss = (losses[0] + losses[1]) / 2
+        return loss + aux + self.mode_seeking * seeking, {"g_loss": loss.detach(), "g_mode_seeking": seeking.detach()}
 
     def generator_parameters(self) -> list[nn.Parameter]:
         return list(self.generator.parameters())
