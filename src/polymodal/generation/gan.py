@@ -117,24 +117,26 @@ class ConditionalGAN(GenerativeModel):
         return loss + aux, {"d_loss": loss.detach(), "d_real": masked_mean(d_real.float(), rows).detach(),
                             "d_fake": masked_mean(d_fake.float(), rows).detach()}
 
+    def _fooling(self, fake: torch.Tensor, batch: Mapping[str, Any], rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's adversarial loss on ``fake`` and its AC-GAN term (0 without one)."""
+        d_fake, cls_fake = self.critic(fake, batch)
+        loss = masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows)
+        return loss, self._aux(cls_fake, batch, rows)
+
     def generator_loss(self, batch: Mapping[str, Any], noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
         _, rows = self._real(batch)
         if not self.mode_seeking:
-            d_fake, cls_fake = self.critic(self.generator(batch, noise), batch)
-            loss = masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows)
-            return loss + self._aux(cls_fake, batch, rows), {"g_loss": loss.detach()}
+            loss, aux = self._fooling(self.generator(batch, noise), batch, rows)
+            return loss + aux, {"g_loss": loss.detach()}
         other = torch.randn_like(noise)
         fakes = self.generator(batch, torch.cat([noise, other]))  # [2B, ...]: two samples per row
-        losses, aux = [], torch.zeros((), device=noise.device)
-        for fake in fakes.chunk(2):
-            d_fake, cls_fake = self.critic(fake, batch)
-            losses.append(masked_mean(-d_fake.float() if self.hinge else F.softplus(-d_fake.float()), rows))
-            aux = aux + self._aux(cls_fake, batch, rows) / 2
+        (loss_a, aux_a), (loss_b, aux_b) = (self._fooling(f, batch, rows) for f in fakes.chunk(2))
         first, second = fakes.float().flatten(1).chunk(2)  # [B, P] each
         spread = (first - second).abs().mean(1) / (noise - other).abs().mean(1).float()  # [B]
         seeking = 1.0 / (masked_mean(spread, rows) + 1e-5)
-        loss = (losses[0] + losses[1]) / 2
-        return loss + aux + self.mode_seeking * seeking, {"g_loss": loss.detach(), "g_mode_seeking": seeking.detach()}
+        loss = (loss_a + loss_b) / 2
+        return loss + (aux_a + aux_b) / 2 + self.mode_seeking * seeking, {"g_loss": loss.detach(),
+                                                                          "g_mode_seeking": seeking.detach()}
 
     def generator_parameters(self) -> list[nn.Parameter]:
         return list(self.generator.parameters())
