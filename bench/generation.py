@@ -17,6 +17,8 @@ audio ↔ image (the multimodal VAE), each scored by a reference classifier.
   made and labelled by an image reference classifier; from each test image a clip is made and
   labelled by the av-digits audio-only classifier (the fusion bench's settings, trained once and
   kept in the work folder; ``--audio-model`` names another saved one).
+- **av-image2audio-gan**: image → audio with the conditional GAN of ``examples/generate_av_gan.yaml``
+  (the label teaches its image encoders, it is not a condition), scored the same way.
 
 Every line gives the wall time. ``--figures DIR`` writes sample grids and a few WAVs there.
 """
@@ -63,7 +65,8 @@ def _example(name: str) -> dict[str, Any]:
 
 FASHION = {"vae": _example("generate_vae.yaml"), "gan": _example("generate_gan.yaml")}
 MVAE = _example("generate_mvae.yaml")
-AV_ROWS = ["av-audio2image", "av-image2audio"]
+AV_GAN = _example("generate_av_gan.yaml")
+AV_ROWS = ["av-audio2image", "av-image2audio", "av-image2audio-gan"]
 DIGIT_REFERENCE = {"label": "label", "problem_type": "classification",
                    "columns": {"image": "image", "audio": "ignore", "speaker": "ignore"},  # the image alone
                    "image": {"preprocess": {"size": 16, "grayscale": True},
@@ -156,17 +159,28 @@ def _audio_figures(model: Predictor, picks: pd.DataFrame, tables: dict[str, Path
 
 
 def av_digits(args: argparse.Namespace, only: set[str], work: Path) -> list[dict[str, Any]]:
-    """The av-digits rows: the multimodal VAE, audio → image and image → audio."""
+    """The av-digits rows: the multimodal VAE (audio → image, image → audio), the GAN (image → audio)."""
     tables = build_av_digits(None, work / "av-digits")
     rows = []
     audio = None
-    if "av-image2audio" in only:
+    if only & {"av-image2audio", "av-image2audio-gan"}:
         audio_config = {**AV_DIGITS, "columns": {**AV_DIGITS["columns"], "image": "ignore"}}
         audio = Predictor.load(args.audio_model) if args.audio_model is not None else \
             cached(work / "av-digits-audio-classifier", "audio-only classifier",
                    lambda: Predictor(config=audio_config).fit(str(tables["train"]), str(tables["val"])))
     test = pd.read_csv(tables["test"])
     picks = test.groupby("label").head(1).sort_values("label")
+    if "av-image2audio-gan" in only:
+        start = time.perf_counter()
+        gan = Predictor(config=_epochs(AV_GAN, args.epochs, "av-gan")).fit(str(tables["train"]), str(tables["val"]))
+        seconds = time.perf_counter() - start
+        gan.save(work / "av-gan")
+        metrics = gan.evaluate_samples(str(tables["test"]), reference=audio, target="audio", cas=False)
+        rows.append(report("av-image2audio-gan", metrics, seconds))
+        if args.figures:
+            _audio_figures(gan, picks, tables, work, args.figures, "generation_av_gan_image_to_audio")
+    if not only & {"av-audio2image", "av-image2audio"}:
+        return rows
     start = time.perf_counter()
     mvae = Predictor(config=_epochs(MVAE, args.epochs, "mvae")).fit(str(tables["train"]), str(tables["val"]))
     seconds = time.perf_counter() - start
@@ -198,7 +212,7 @@ def main() -> None:
     parser.add_argument("--audio-model", type=Path, default=None, help="a saved av-digits audio-only classifier")
     parser.add_argument("--figures", type=Path, default=None, help="write sample grids and WAVs here")
     parser.add_argument("--epochs", type=json.loads, default={},
-                        help='e.g. \'{"vae": 4, "gan": 2, "mvae": 30}\'')
+                        help='e.g. \'{"vae": 4, "gan": 2, "mvae": 30, "av-gan": 50}\'')
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     only = set(args.only or ["fashion-vae", "fashion-gan", "fashion-baseline", *AV_ROWS])

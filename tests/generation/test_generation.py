@@ -92,15 +92,20 @@ def test_label_to_image_fits_samples_repeatably_and_survives_save(fashion: Path,
     assert (tmp_path / "again" / "plots" / "curves.png").is_file()
 
 
+def _training_batch(predictor: Predictor, table: Path) -> dict:
+    """The first 8 rows of ``table`` collated as training sees them (with their labels)."""
+    from polymodal.data import Collator, MultimodalDataset
+
+    fitted = predictor.fitted_
+    loaded, target = fitted.load_inputs(fitted.read_table(str(table)), labelled=True)
+    return Collator(fitted.preprocessors)([MultimodalDataset(loaded, fitted.preprocessors, target)[i] for i in range(8)])
+
+
 def test_mode_seeking_penalises_a_generator_that_ignores_its_noise(fashion: Path):
     predictor = Predictor(config=_config("gan", mode_seeking=1.0)).fit(str(fashion / "train.csv"))
     history = predictor.fitted_.history
     assert np.isfinite(history["train_g_mode_seeking"]).all() and (history["train_g_mode_seeking"] > 0).all()
-    from polymodal.data import Collator, MultimodalDataset
-
-    fitted, model = predictor.fitted_, predictor.fitted_.model
-    loaded, target = fitted.load_inputs(fitted.read_table(str(fashion / "train.csv")), labelled=True)
-    batch = Collator(fitted.preprocessors)([MultimodalDataset(loaded, fitted.preprocessors, target)[i] for i in range(8)])
+    model, batch = predictor.fitted_.model, _training_batch(predictor, fashion / "train.csv")
     noise = torch.randn(8, model.latent_dim)
     model.eval()
     _, uses = model.generator_loss(batch, noise)
@@ -112,6 +117,28 @@ def test_mode_seeking_penalises_a_generator_that_ignores_its_noise(fashion: Path
     assert ignores["g_mode_seeking"] > 1e4 > uses["g_mode_seeking"]
     with pytest.raises(ConfigError, match="mode_seeking is for model: gan"):
         load_config(_config("vae", mode_seeking=1.0))
+
+
+def test_gan_label_weight_teaches_both_condition_encoders_the_label(av: Path, fashion: Path):
+    config = {"problem_type": "generation", "label": "label", "image": IMAGE, "audio": AUDIO, "training": TRAINING,
+              "generate": {"model": "gan", "target": "audio", "conditions": ["image"], "latent_dim": 8, "width": 8,
+                           "label_weight": 2.0}}
+    predictor = Predictor(config=config).fit(str(av / "train.csv"))
+    history = predictor.fitted_.history
+    for part in ("train_g_label_nll", "train_d_label_nll"):
+        assert np.isfinite(history[part]).all() and (history[part] > 0).all()
+    model, batch = predictor.fitted_.model, _training_batch(predictor, av / "train.csv")
+    noise = torch.randn(8, model.latent_dim)
+    model.eval()
+    weighted, parts = model.generator_loss(batch, noise)
+    critic, critic_parts = model.critic_loss(batch, noise)
+    model.label_weight = 0.0
+    plain, _ = model.generator_loss(batch, noise)
+    plain_critic, _ = model.critic_loss(batch, noise)
+    assert (weighted - plain).item() == pytest.approx(2.0 * parts["g_label_nll"].item(), rel=1e-4)
+    assert (critic - plain_critic).item() == pytest.approx(2.0 * critic_parts["d_label_nll"].item(), rel=1e-4)
+    with pytest.raises(ConfigError, match="is itself a condition"):  # label → image: nothing to learn
+        Predictor(config=_config("gan", label_weight=1.0)).fit(str(fashion / "train.csv"))
 
 
 def test_samples_follow_their_condition_row_not_the_batch(vae: Predictor):

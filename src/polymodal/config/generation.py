@@ -37,7 +37,10 @@ class GenerateConfig(_Strict):
         0.0, ge=0.0, description="mvae: weight of a label likelihood p(label | z) on every subset's "
         "latent (the label as one more jointly modelled column, as in Wu & Goodman 2018's image + label "
         "MVAE), so that what the columns share is organised by class; 1.0 weighs it as much as the "
-        "largest column. Needs label:. 0 = unsupervised")
+        "largest column. gan: weight of a label classifier on the generator's and the critic's "
+        "condition vectors (the label not being a condition: an image that conditions a clip), "
+        "against the adversarial loss, so that both encode the class the conditions show. Needs "
+        "label:. 0 = unsupervised")
     discriminator: Literal["projection", "auxiliary"] = "projection"
     gan_loss: Literal["hinge", "nonsaturating"] = "hinge"
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the generator's weights (gan)")
@@ -58,8 +61,8 @@ class GenerateConfig(_Strict):
             raise ValueError(f"generate.model: {self.model} needs generate.target, the column to generate")
         elif self.columns:
             raise ValueError("generate.columns is for model: mvae; vae and gan generate one target")
-        if self.label_weight and self.model != "mvae":
-            raise ValueError("generate.label_weight is for model: mvae (a vae or gan reads the label as a condition)")
+        if self.label_weight and self.model == "vae":
+            raise ValueError("generate.label_weight is for model: mvae or gan (a vae reads the label as a condition)")
         if self.mode_seeking and self.model != "gan":
             raise ValueError(f"generate.mode_seeking is for model: gan, not {self.model}")
         return self

@@ -101,8 +101,12 @@ class GenerationTask(Task):
             problems.append("generate.discriminator: auxiliary needs label: (the class column the "
                             "discriminator learns to tell); set it, or use discriminator: projection")
         if g.label_weight and not config.label:
-            problems.append("generate.label_weight needs label: (the class column whose likelihood the mvae "
-                            "learns); set it, or remove label_weight")
+            problems.append(f"generate.label_weight needs label: (the class column the {g.model} learns to "
+                            "tell from its inputs); set it, or remove label_weight")
+        elif g.label_weight and g.model == "gan" and (g.conditions is None or config.label in g.conditions):
+            problems.append(f"generate.label_weight: the label {config.label!r} is itself a condition of the gan, "
+                            "so there is nothing to learn; name the other conditions (e.g. generate.conditions: "
+                            "[image]) or remove label_weight")
         for column in _generated(config):
             section = config.for_column(column, modality_of_role(schema.roles[column]).name)
             if section.backbone is not None:
