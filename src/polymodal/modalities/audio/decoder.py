@@ -105,8 +105,8 @@ class AudioCritic(nn.Module):
     spectrally normalised conv1d blocks (kernel 4, stride 2) with LeakyReLU(0.2) halve the
     frames while at least 4 would remain (8 blocks at most), a kernel-3 conv1d follows, then
     the mean over time. Four blocks over 101 frames see about 0.8 s of a clip, enough for a
-    spoken word, at about a sixth of the multiply-adds of 2-D convolutions over the log-mel
-    picture. No BatchNorm: each row is scored on its own.
+    spoken word, for far fewer multiply-adds than 2-D convolutions over the log-mel picture.
+    No BatchNorm: each row is scored on its own.
 
     Args:
         n_mels: F.
